@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# One image for both roles; the deployment sets ROLE (registry | node), see DESIGN.md §1.
+# Debian (glibc), not alpine: lmdb loads its prebuilt linux-x64 glibc binary from @lmdb/lmdb-linux-x64.
+
+# ---- build: all deps, compile TypeScript to dist/ ----
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime: production deps only, non-root ----
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    DATA_DIR=/data
+WORKDIR /app
+RUN groupadd --system --gid 10001 shoal \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin shoal \
+ && mkdir -p /data \
+ && chown 10001:10001 /data
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev \
+ && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+# Numeric user so that Kubernetes can verify runAsNonRoot without resolving a name.
+USER 10001:10001
+VOLUME /data
+# 3000 = registry, 4000 = node (PORT defaults per role).
+EXPOSE 3000 4000
+# node runs as PID 1, so SIGTERM reaches the app only through its own handler (Nest enableShutdownHooks);
+# a node needs it to leave gracefully (DELETE /v1/nodes/{id}) before the pod is killed.
+CMD ["node", "dist/main.js"]

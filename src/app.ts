@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import express from 'express';
+import { Logger } from 'nestjs-pino';
+import type { OpenAPIObject } from '@nestjs/swagger';
+import type { AppConfig } from './config/app-config.js';
+import { ProblemDetailsFilter } from './common/problem-details.filter.js';
+import { buildOpenApi, serveOpenApi } from './common/http/openapi.js';
+import { ShoalError } from './common/errors.js';
+import { AppModule } from './app.module.js';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Routes whose body is file bytes: no body parser may touch them (they are streamed). */
+const RAW_BODY = /^\/(v1\/files|internal\/(entries|blobs))(\/|$|\?)/;
+
+export interface CreatedApp {
+  app: NestExpressApplication;
+  openapi: OpenAPIObject;
+}
+
+/**
+ * Builds the app for a role — the single way to start it, used by main.ts, the OpenAPI writer and the tests.
+ * Nothing listens until the caller calls `listen`.
+ */
+export async function createApp(config: AppConfig, opts: { logger?: boolean } = {}): Promise<CreatedApp> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    bodyParser: false,
+    bufferLogs: true,
+    abortOnError: false,
+  });
+  if (opts.logger !== false) app.useLogger(app.get(Logger));
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  const json = express.json({ limit: '4mb', type: ['application/json', 'application/*+json'] });
+  app.use((req: express.Request, res: express.Response, next: express.NextFunction) => (RAW_BODY.test(req.url) ? next() : json(req, res, next)));
+  app.useGlobalFilters(new ProblemDetailsFilter());
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true, exceptionFactory: (errors) => new ShoalError('VALIDATION_FAILED', 'the request did not pass validation', { errors: errors.flatMap((e) => Object.values(e.constraints ?? {}).map((m) => m)) }) }));
+  app.enableShutdownHooks();
+  const openapi = buildOpenApi(app, config.role, VERSION);
+  serveOpenApi(app, openapi);
+  return { app, openapi };
+}

@@ -1,0 +1,122 @@
+import type { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Injectable } from '@nestjs/common';
+import { ShoalError } from '../../common/errors.js';
+import { CoordinatorService, type StoredFile } from '../replication/coordinator.service.js';
+import { ListingService } from '../replication/listing.service.js';
+import type { Entry } from '../storage/entry.js';
+import { keyFromPath, validateKey } from '../storage/keys.js';
+import { parseRange } from '../storage/range.js';
+import type { FileInfoDto, FileItemDto, FileListDto, ListQueryDto } from './files.dto.js';
+import { parseMultipart } from './multipart.js';
+
+export interface FileResponse {
+  status: 200 | 206 | 304;
+  headers: Record<string, string>;
+  body?: Readable;
+}
+
+type UploadRequest = Readable & { headers: IncomingHttpHeaders };
+
+/** HTTP semantics of the client API (headers, conditional and range requests, cursors) over the coordinator. */
+@Injectable()
+export class FilesService {
+  constructor(
+    private readonly coordinator: CoordinatorService,
+    private readonly listing: ListingService,
+  ) {}
+
+  async put(rawKey: string, req: UploadRequest): Promise<FileInfoDto> {
+    const key = keyFromPath(rawKey);
+    const stored = await this.coordinator.put(key, req, {
+      contentType: req.headers['content-type'] || 'application/octet-stream',
+      declaredLength: contentLength(req.headers),
+      expectedSha256: expectedSha(req.headers),
+    });
+    return toInfo(stored);
+  }
+
+  async postForm(req: UploadRequest): Promise<FileInfoDto> {
+    const { result, fields } = await parseMultipart(req, async (file) => ({ file, staged: await this.coordinator.stage(file.stream, {}) }));
+    const key = validateKey(fields.key || result.file.filename);
+    return toInfo(await this.coordinator.commitUpload(key, result.staged, result.file.contentType));
+  }
+
+  async get(rawKey: string, headers: IncomingHttpHeaders, withBody: boolean): Promise<FileResponse> {
+    const key = keyFromPath(rawKey);
+    const { entry, holders } = await this.coordinator.locate(key);
+    if (!entry || entry.deleted) throw new ShoalError('NOT_FOUND', `no live version of "${key}"`);
+    const common: Record<string, string> = {
+      etag: `"${entry.sha256}"`,
+      'last-modified': new Date(entry.updatedAt).toUTCString(),
+      'accept-ranges': 'bytes',
+      'x-shoal-version': entry.version,
+    };
+    if (matchesEtag(headers['if-none-match'], entry.sha256)) return { status: 304, headers: common };
+    const range = parseRange(headers.range, entry.size);
+    const length = range ? range.end - range.start + 1 : entry.size;
+    const out: Record<string, string> = { ...common, 'content-type': entry.contentType, 'content-length': String(length) };
+    if (range) out['content-range'] = `bytes ${range.start}-${range.end}/${entry.size}`;
+    const body = withBody ? await this.coordinator.open(entry, holders, range) : undefined;
+    return { status: range ? 206 : 200, headers: out, body };
+  }
+
+  async delete(rawKey: string): Promise<void> {
+    await this.coordinator.delete(keyFromPath(rawKey));
+  }
+
+  async list(q: ListQueryDto): Promise<FileListDto> {
+    const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+    const limit = q.limit ?? 100;
+    const prefix = q.prefix ?? '';
+    const page = q.local ? this.listing.listLocal(prefix, after, limit) : await this.listing.listCluster(prefix, after, limit);
+    return { items: page.items.map(toItem), nextCursor: page.more && page.items.length > 0 ? encodeCursor(page.items[page.items.length - 1].key) : null };
+  }
+}
+
+function toInfo(s: StoredFile): FileInfoDto {
+  const e = s.entry;
+  return { key: e.key, size: e.size, sha256: e.sha256, contentType: e.contentType, version: e.version, replicas: s.replicas, nodes: s.nodes };
+}
+
+function toItem(e: Entry): FileItemDto {
+  return { key: e.key, size: e.size, sha256: e.sha256, contentType: e.contentType, version: e.version, updatedAt: new Date(e.updatedAt).toISOString() };
+}
+
+function contentLength(h: IncomingHttpHeaders): number | undefined {
+  const raw = h['content-length'];
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw)) throw new ShoalError('BAD_REQUEST', 'Content-Length must be a non-negative integer');
+  return Number(raw);
+}
+
+function expectedSha(h: IncomingHttpHeaders): string | undefined {
+  const raw = h['x-content-sha256'];
+  if (raw === undefined) return undefined;
+  const v = (Array.isArray(raw) ? raw[0] : raw).trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(v)) throw new ShoalError('BAD_REQUEST', 'X-Content-SHA256 must be 64 hex digits');
+  return v;
+}
+
+function matchesEtag(header: string | undefined, sha256: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim().replace(/^W\//, '');
+    return tag === '*' || tag === `"${sha256}"`;
+  });
+}
+
+/** Cursors are opaque to clients: base64url of the last key of the page. */
+function encodeCursor(lastKey: string): string {
+  return Buffer.from(JSON.stringify({ k: lastKey })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const { k } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k: unknown };
+    if (typeof k === 'string') return k;
+  } catch {
+    // fall through
+  }
+  throw new ShoalError('BAD_REQUEST', 'invalid cursor; pass the nextCursor of the previous page unchanged');
+}

@@ -1,0 +1,37 @@
+import { ShoalError } from '../../common/errors.js';
+import type { Entry } from '../storage/entry.js';
+import { VERSION_PATTERN } from '../storage/hlc.js';
+import { validateKey } from '../storage/keys.js';
+
+/** An entry travels between nodes in the `X-Shoal-Entry` header (base64url JSON) so the body can be the raw blob. */
+export const ENTRY_HEADER = 'x-shoal-entry';
+
+export function encodeEntry(e: Entry): string {
+  return Buffer.from(JSON.stringify(e)).toString('base64url');
+}
+
+export function decodeEntry(raw: unknown): Entry {
+  if (typeof raw !== 'string') throw new ShoalError('BAD_REQUEST', `missing ${ENTRY_HEADER} header`);
+  let e: Entry;
+  try {
+    e = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Entry;
+  } catch {
+    throw new ShoalError('BAD_REQUEST', `malformed ${ENTRY_HEADER} header`);
+  }
+  return checkEntry(e);
+}
+
+/** Validates an entry received from a peer: never trust the wire. */
+export function checkEntry(e: Entry): Entry {
+  const ok =
+    typeof e === 'object' && e !== null &&
+    typeof e.version === 'string' && VERSION_PATTERN.test(e.version) &&
+    typeof e.deleted === 'boolean' &&
+    typeof e.size === 'number' && Number.isSafeInteger(e.size) && e.size >= 0 &&
+    typeof e.updatedAt === 'number' &&
+    typeof e.contentType === 'string' && e.contentType.length <= 1024 &&
+    typeof e.sha256 === 'string' && (e.deleted ? e.sha256 === '' : /^[0-9a-f]{64}$/.test(e.sha256));
+  if (!ok) throw new ShoalError('BAD_REQUEST', 'malformed entry');
+  validateKey(e.key);
+  return { key: e.key, version: e.version, sha256: e.sha256, size: e.size, contentType: e.contentType, updatedAt: e.updatedAt, deleted: e.deleted };
+}

@@ -1,0 +1,43 @@
+import { Body, Controller, Get, Headers, Param, Post, Put, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiExcludeController } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
+import { InternalService } from './internal.service.js';
+import { EntryDto, PutResultDto, ScanQueryDto, ScanResponseDto, VersionsRequestDto, VersionsResponseDto } from './internal.dto.js';
+import { ENTRY_HEADER } from './entry-header.js';
+
+/** Node↔node routes (DESIGN §2): always the cluster token; kept out of the client OpenAPI document. */
+@ApiExcludeController()
+@ApiBearerAuth()
+@UseGuards(ClusterTokenGuard)
+@Controller('internal')
+export class InternalController {
+  constructor(private readonly internal: InternalService) {}
+
+  @Put('entries')
+  putEntry(@Headers(ENTRY_HEADER) header: string, @Req() req: Request): Promise<PutResultDto> {
+    return this.internal.receiveEntry(header, req);
+  }
+
+  @Post('tombstones')
+  putTombstone(@Body() dto: EntryDto): Promise<PutResultDto> {
+    return this.internal.applyEntry(dto);
+  }
+
+  @Post('versions')
+  versions(@Body() dto: VersionsRequestDto): VersionsResponseDto {
+    return this.internal.versions(dto.keys);
+  }
+
+  @Get('entries')
+  scan(@Query() q: ScanQueryDto): ScanResponseDto {
+    return this.internal.scan(q.prefix ?? '', q.after, q.limit ?? 1000);
+  }
+
+  @Get('blobs/:sha256')
+  async blob(@Param('sha256') sha256: string, @Headers('range') range: string | undefined, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
+    const out = await this.internal.openBlob(sha256, range);
+    res.status(out.status).set(out.headers);
+    return new StreamableFile(out.stream).setErrorHandler((_err, r) => r.destroy?.());
+  }
+}

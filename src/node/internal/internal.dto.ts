@@ -1,0 +1,37 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+
+export class EntryDto {
+  @ApiProperty() @IsString() @MaxLength(4096) key!: string;
+  @ApiProperty({ example: '019ab3c2d4e5.000000.node-1' }) @IsString() @MaxLength(128) version!: string;
+  @ApiProperty({ description: 'hex SHA-256; empty for a tombstone' }) @IsString() @MaxLength(64) sha256!: string;
+  @ApiProperty() @IsInt() @Min(0) size!: number;
+  @ApiProperty() @IsString() @MaxLength(1024) contentType!: string;
+  @ApiProperty() @IsNumber() updatedAt!: number;
+  @ApiProperty() @IsBoolean() deleted!: boolean;
+}
+
+export class VersionsRequestDto {
+  @ApiProperty({ type: [String] }) @IsArray() @ArrayMaxSize(10000) @IsString({ each: true }) keys!: string[];
+}
+
+export class VersionsResponseDto {
+  @ApiProperty({ type: [EntryDto], description: 'one per requested key, null where nothing is held' }) entries!: (EntryDto | null)[];
+}
+
+export class PutResultDto {
+  @ApiProperty({ description: 'false when this node already held that version or a newer one' }) applied!: boolean;
+  @ApiProperty({ description: 'the version this node now holds' }) version!: string;
+}
+
+export class ScanQueryDto {
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(4096) prefix?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(4096) after?: string;
+  @ApiPropertyOptional() @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10000) limit?: number;
+}
+
+export class ScanResponseDto {
+  @ApiProperty({ type: [EntryDto] }) entries!: EntryDto[];
+  @ApiProperty({ description: 'more entries follow the last one' }) truncated!: boolean;
+}

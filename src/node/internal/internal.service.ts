@@ -1,0 +1,49 @@
+import type { Readable } from 'node:stream';
+import { Injectable } from '@nestjs/common';
+import { ShoalError } from '../../common/errors.js';
+import { LocalStoreService } from '../storage/local-store.service.js';
+import { parseRange } from '../storage/range.js';
+import { checkEntry, decodeEntry } from './entry-header.js';
+import type { Entry } from '../storage/entry.js';
+
+/** What a peer may ask of this node's local store. */
+@Injectable()
+export class InternalService {
+  constructor(private readonly store: LocalStoreService) {}
+
+  /** An entry with its bytes: re-hashed on arrival (a mismatch is refused), fsynced, then applied by LWW. */
+  async receiveEntry(header: string, body: Readable): Promise<{ applied: boolean; version: string }> {
+    const entry = decodeEntry(header);
+    if (entry.deleted) throw new ShoalError('BAD_REQUEST', 'a tombstone carries no body; POST it to /internal/tombstones');
+    const staged = await this.store.stage(body, { expectedSha256: entry.sha256, declaredLength: entry.size });
+    const result = await this.store.commit(entry, staged);
+    return { applied: result.applied, version: result.applied ? entry.version : (result.previous?.version ?? entry.version) };
+  }
+
+  /** A tombstone, or a live entry whose blob is already held here (no need to send the bytes twice). */
+  async applyEntry(raw: Entry): Promise<{ applied: boolean; version: string }> {
+    const entry = checkEntry(raw);
+    if (!entry.deleted && !(await this.store.hasBlob(entry.sha256))) throw new ShoalError('CONFLICT', `blob ${entry.sha256} is not held here; send the bytes`);
+    const result = await this.store.commit(entry);
+    return { applied: result.applied, version: result.applied ? entry.version : (result.previous?.version ?? entry.version) };
+  }
+
+  versions(keys: string[]): { entries: (Entry | null)[] } {
+    return { entries: keys.map((k) => this.store.get(k) ?? null) };
+  }
+
+  scan(prefix: string, after: string | undefined, limit: number): { entries: Entry[]; truncated: boolean } {
+    return this.store.scanPage(prefix, after, limit);
+  }
+
+  async openBlob(sha256: string, rangeHeader?: string): Promise<{ status: number; headers: Record<string, string>; stream: Readable }> {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new ShoalError('BAD_REQUEST', 'not a SHA-256');
+    const size = await this.store.blobSize(sha256);
+    if (size === undefined) throw new ShoalError('NOT_FOUND', `blob ${sha256} is not held here`);
+    const range = parseRange(rangeHeader, size);
+    const stream = this.store.openBlob(sha256, size, range);
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(range ? range.end - range.start + 1 : size) };
+    if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
+    return { status: range ? 206 : 200, headers, stream };
+  }
+}

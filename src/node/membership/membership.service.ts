@@ -1,0 +1,183 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import { BehaviorSubject, type Observable } from 'rxjs';
+import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
+import { atomicWriteFile } from '../../common/fs/atomic-write.js';
+import { MetricsService } from '../../common/metrics/metrics.service.js';
+import type { MembershipDto } from '../../common/protocol/membership.dto.js';
+import { NodeIdentity } from '../identity/node-identity.js';
+import { mergeMemberships, sameMembers, type Member } from './merge.js';
+import { NODE_STATS, type NodeStatsSource } from './node-stats.js';
+import { RegistryClient } from './registry-client.js';
+
+interface RegistryState {
+  client: RegistryClient;
+  registered: boolean;
+  last?: MembershipDto;
+  lastOkAt?: number;
+  lastError?: string;
+}
+
+/**
+ * This node's view of the cluster. It registers with every registry, heartbeats each of them, merges their answers
+ * (DESIGN §2) and publishes the merged list on {@link changes}. With no registry reachable it keeps the last list —
+ * also across restarts, from DATA_DIR/membership.json — so a registry outage never stops the data path.
+ */
+@Injectable()
+export class MembershipService implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(MembershipService.name);
+  private readonly registries: RegistryState[];
+  private readonly subject = new BehaviorSubject<Member[]>([]);
+  private readonly file: string;
+  private known = false;
+  private timer?: NodeJS.Timeout;
+  private beating = false;
+  private stopped = false;
+
+  /** Emits the merged member list whenever an id, url or status changes. */
+  readonly changes: Observable<Member[]> = this.subject.asObservable();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: NodeConfig,
+    private readonly self: NodeIdentity,
+    @Inject(NODE_STATS) private readonly statsSource: NodeStatsSource,
+    metrics: MetricsService,
+  ) {
+    const timeout = Math.max(1000, Math.min(5000, config.heartbeatIntervalMs * 2));
+    this.registries = config.registryUrls.map((url) => ({ client: new RegistryClient(url, config.clusterToken, timeout), registered: false }));
+    this.file = join(config.dataDir, 'membership.json');
+    const members = () => this.subject.value;
+    const registries = () => this.registries;
+    metrics.gauge({
+      name: 'shoal_node_members',
+      help: 'cluster members as this node sees them, by status',
+      labelNames: ['status'],
+      collect() {
+        for (const s of ['up', 'down', 'dead'] as const) this.set({ status: s }, members().filter((m) => m.status === s).length);
+      },
+    });
+    metrics.gauge({
+      name: 'shoal_node_registries_reachable',
+      help: 'registries that answered the last heartbeat',
+      collect() {
+        this.set(registries().filter((r) => r.registered && r.lastError === undefined).length);
+      },
+    });
+  }
+
+  async onModuleInit(): Promise<void> {
+    await mkdir(this.config.dataDir, { recursive: true });
+    try {
+      const saved = JSON.parse(await readFile(this.file, 'utf8')) as Member[];
+      this.subject.next(saved);
+      this.known = saved.length > 0;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err }, 'ignoring an unreadable membership.json');
+    }
+  }
+
+  onApplicationBootstrap(): void {
+    // Not awaited: the HTTP server starts listening meanwhile, and a registry that is down must not block start-up.
+    void this.beat();
+    this.timer = setInterval(() => void this.beat(), this.config.heartbeatIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Graceful leave (SIGTERM): tell every registry, so peers stop routing here at once instead of after NODE_TTL_MS. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await Promise.allSettled(
+      this.registries.map((r) =>
+        r.client.leave(this.self.id).then(
+          () => this.logger.log({ registry: r.client.baseUrl }, 'left the cluster'),
+          (err: Error) => this.logger.warn({ registry: r.client.baseUrl, err: err.message }, 'could not deregister'),
+        ),
+      ),
+    );
+  }
+
+  /** The merged list: every node any registry knows, with its best status. */
+  members(): Member[] {
+    return this.subject.value;
+  }
+
+  /** Members that are not dead: they own data (DESIGN §3). */
+  placementMembers(): Member[] {
+    return this.subject.value.filter((m) => m.status !== 'dead');
+  }
+
+  isKnown(): boolean {
+    return this.known;
+  }
+
+  registryStatus(): { url: string; registered: boolean; lastOkAt?: string; lastError?: string }[] {
+    return this.registries.map((r) => ({
+      url: r.client.baseUrl,
+      registered: r.registered,
+      ...(r.lastOkAt ? { lastOkAt: new Date(r.lastOkAt).toISOString() } : {}),
+      ...(r.lastError ? { lastError: r.lastError } : {}),
+    }));
+  }
+
+  /** One heartbeat to every registry; skipped while the previous one is still running. */
+  async beat(): Promise<void> {
+    if (this.beating || this.stopped) return;
+    this.beating = true;
+    try {
+      const stats = await this.statsSource.stats();
+      await Promise.all(this.registries.map((r) => this.beatOne(r, stats)));
+      const answers = this.registries.flatMap((r) => (r.last && r.lastError === undefined ? [r.last] : []));
+      if (answers.length > 0) await this.publish(mergeMemberships(answers));
+    } catch (err) {
+      this.logger.error({ err }, 'heartbeat round failed');
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  private async beatOne(r: RegistryState, stats: Awaited<ReturnType<NodeStatsSource['stats']>>): Promise<void> {
+    try {
+      let answer = r.registered ? await r.client.heartbeat(this.self.id, { freeBytes: stats.freeBytes, files: stats.files, usedBytes: stats.usedBytes }) : undefined;
+      if (!answer) {
+        answer = await r.client.register({
+          id: this.self.id,
+          url: this.self.url,
+          capacityBytes: stats.capacityBytes,
+          freeBytes: stats.freeBytes,
+          partitionBits: this.config.partitionBits,
+        });
+        if (!r.registered) this.logger.log({ registry: r.client.baseUrl, nodeId: this.self.id }, 'registered');
+        r.registered = true;
+      }
+      if (r.lastError) this.logger.log({ registry: r.client.baseUrl }, 'registry reachable again');
+      r.last = answer;
+      r.lastOkAt = Date.now();
+      r.lastError = undefined;
+    } catch (err) {
+      const message = describe(err);
+      if (r.lastError !== message) this.logger.warn({ registry: r.client.baseUrl, err: message }, 'registry unreachable; keeping the last membership list');
+      r.lastError = message;
+      // A registry that lost its state answers 404 on heartbeat; one that refused us must be retried from scratch.
+      if (/\b409\b/.test(message)) r.registered = false;
+    }
+  }
+
+  private async publish(members: Member[]): Promise<void> {
+    this.known = true;
+    if (sameMembers(members, this.subject.value)) {
+      this.subject.value.splice(0, this.subject.value.length, ...members); // fresher details, no event
+      return;
+    }
+    this.logger.log({ members: members.map((m) => `${m.id}:${m.status}`) }, 'membership changed');
+    this.subject.next(members);
+    await atomicWriteFile(this.file, JSON.stringify(members)).catch((err: unknown) => this.logger.warn({ err }, 'could not save membership.json'));
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { response?: { status?: number; data?: { code?: string; detail?: string } }; code?: string; message?: string };
+  if (e.response?.status) return `HTTP ${e.response.status}${e.response.data?.code ? ` ${e.response.data.code}` : ''}${e.response.data?.detail ? `: ${e.response.data.detail}` : ''}`;
+  return e.code ?? e.message ?? String(err);
+}

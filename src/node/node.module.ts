@@ -1,0 +1,65 @@
+import { access, constants } from 'node:fs/promises';
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import type { NodeConfig } from '../config/app-config.js';
+import { HealthController } from '../common/health/health.controller.js';
+import { READINESS_CHECKS, type ReadinessCheck } from '../common/health/readiness.js';
+import { MetricsModule } from '../common/metrics/metrics.module.js';
+import { ClientAuthGuard } from './api/client-auth.guard.js';
+import { FilesController } from './api/files.controller.js';
+import { FilesService } from './api/files.service.js';
+import { NodeInfoController } from './api/node-info.controller.js';
+import { NodeInfoService } from './api/node-info.service.js';
+import { loadNodeIdentity, NodeIdentity } from './identity/node-identity.js';
+import { InternalController } from './internal/internal.controller.js';
+import { InternalService } from './internal/internal.service.js';
+import { MembershipService } from './membership/membership.service.js';
+import { NODE_STATS } from './membership/node-stats.js';
+import { PlacementService } from './placement/placement.service.js';
+import { CoordinatorService } from './replication/coordinator.service.js';
+import { DeliveryService } from './replication/delivery.service.js';
+import { HandoffService } from './replication/handoff.service.js';
+import { ListingService } from './replication/listing.service.js';
+import { PeerClientService } from './replication/peer-client.service.js';
+import { ReplicatorService } from './replication/replicator.service.js';
+import { LocalStoreService } from './storage/local-store.service.js';
+
+/** ROLE=node: local storage, membership, placement, replication and the client API. */
+@Module({})
+export class NodeModule {
+  static forRoot(config: NodeConfig): DynamicModule {
+    return {
+      module: NodeModule,
+      imports: [MetricsModule, TerminusModule.forRoot({ logger: false })],
+      controllers: [FilesController, NodeInfoController, InternalController, HealthController],
+      providers: [
+        { provide: NodeIdentity, useFactory: () => loadNodeIdentity(config) },
+        LocalStoreService,
+        { provide: NODE_STATS, useExisting: LocalStoreService },
+        MembershipService,
+        PlacementService,
+        PeerClientService,
+        DeliveryService,
+        HandoffService,
+        ReplicatorService,
+        CoordinatorService,
+        ListingService,
+        FilesService,
+        NodeInfoService,
+        InternalService,
+        ClientAuthGuard,
+        {
+          provide: READINESS_CHECKS,
+          inject: [MembershipService],
+          useFactory: (membership: MembershipService): ReadinessCheck[] => [
+            {
+              name: 'storage',
+              check: () => access(config.dataDir, constants.W_OK).then(() => ({ ok: true }), (err: Error) => ({ ok: false, message: err.message })),
+            },
+            { name: 'membership', check: async () => ({ ok: membership.isKnown(), members: membership.members().length }) },
+          ],
+        },
+      ],
+    };
+  }
+}

@@ -1,0 +1,171 @@
+import type { Readable } from 'node:stream';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
+import { ShoalError } from '../../common/errors.js';
+import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { NodeIdentity } from '../identity/node-identity.js';
+import type { Member } from '../membership/merge.js';
+import { PlacementService } from '../placement/placement.service.js';
+import { compareVersions } from '../storage/hlc.js';
+import { tombstone, type Entry } from '../storage/entry.js';
+import { LocalStoreService } from '../storage/local-store.service.js';
+import type { ByteRange } from '../storage/range.js';
+import type { StagedBlob } from '../storage/staging.js';
+import { VerifyStream } from '../storage/verify-stream.js';
+import { PeerClientService, peerError } from './peer-client.service.js';
+import { firstSuccesses } from './quorum.js';
+import { ReplicatorService } from './replicator.service.js';
+import { DeliveryService } from './delivery.service.js';
+
+export interface UploadMeta {
+  contentType: string;
+  declaredLength?: number;
+  expectedSha256?: string;
+}
+
+export interface StoredFile {
+  entry: Entry;
+  replicas: number;
+  nodes: string[];
+}
+
+interface Answer {
+  member: Member;
+  entry: Entry | null;
+}
+
+/**
+ * The coordinator: whichever node a client talks to decides here what to do locally and what to ask of the owners
+ * (DESIGN §3). Uploads and deletes need W acknowledgements, reads consult R owners and take the newest version.
+ */
+@Injectable()
+export class CoordinatorService {
+  private readonly logger = new Logger(CoordinatorService.name);
+  private readonly readRepairs;
+  private readonly proxyReads;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: NodeConfig,
+    private readonly self: NodeIdentity,
+    private readonly store: LocalStoreService,
+    private readonly placement: PlacementService,
+    private readonly peers: PeerClientService,
+    private readonly replicator: ReplicatorService,
+    private readonly delivery: DeliveryService,
+    metrics: MetricsService,
+  ) {
+    this.readRepairs = metrics.counter({ name: 'shoal_read_repairs_total', help: 'stale or missing owners repaired after a read' });
+    this.proxyReads = metrics.counter({ name: 'shoal_proxy_reads_total', help: 'downloads streamed from a peer because this node does not hold the file' });
+  }
+
+  /** Refuses a write before its body is read when fewer than W owners are up (503, nothing written). */
+  private writableOwners(key: string): Member[] {
+    const owners = this.placement.ownersOfKey(key);
+    const { w } = this.placement.effective();
+    const up = owners.filter((o) => o.id === this.self.id || o.status === 'up').length;
+    if (up < w) {
+      throw new ShoalError('INSUFFICIENT_REPLICAS', `only ${up} of the ${owners.length} owners of this key are up; ${w} are needed; nothing was written`, { retryAfter: 5 }, { 'Retry-After': '5' });
+    }
+    return owners;
+  }
+
+  async put(key: string, body: Readable, meta: UploadMeta): Promise<StoredFile> {
+    this.writableOwners(key);
+    if (this.config.maxObjectBytes !== undefined && meta.declaredLength !== undefined && meta.declaredLength > this.config.maxObjectBytes) {
+      throw new ShoalError('PAYLOAD_TOO_LARGE', `the upload is ${meta.declaredLength} bytes; MAX_OBJECT_BYTES is ${this.config.maxObjectBytes}`);
+    }
+    const staged = await this.stage(body, meta);
+    return this.commitUpload(key, staged, meta.contentType);
+  }
+
+  /** Receives an upload into tmp/ before its key is known (multipart forms may send the key after the file). */
+  stage(body: Readable, meta: Omit<UploadMeta, 'contentType'>): Promise<StagedBlob> {
+    return this.store.stage(body, { declaredLength: meta.declaredLength, expectedSha256: meta.expectedSha256, maxBytes: this.config.maxObjectBytes });
+  }
+
+  async commitUpload(key: string, staged: StagedBlob, contentType: string): Promise<StoredFile> {
+    let owners: Member[];
+    try {
+      owners = this.writableOwners(key);
+    } catch (err) {
+      await this.store.discard(staged);
+      throw err;
+    }
+    const entry: Entry = { key, version: this.store.newVersion(), sha256: staged.sha256, size: staged.size, contentType, updatedAt: Date.now(), deleted: false };
+    return this.replicate(entry, owners, staged);
+  }
+
+  async delete(key: string): Promise<void> {
+    const owners = this.writableOwners(key);
+    const { entry } = await this.locate(key);
+    if (!entry || entry.deleted) throw new ShoalError('NOT_FOUND', `no live version of "${key}"`);
+    await this.replicate(tombstone(key, this.store.newVersion(), Date.now()), owners);
+  }
+
+  private async replicate(entry: Entry, owners: Member[], staged?: StagedBlob): Promise<StoredFile> {
+    const { w } = this.placement.effective();
+    const outcome = await this.replicator.write(entry, staged, owners, w);
+    if (!outcome.ok) {
+      throw new ShoalError('INSUFFICIENT_REPLICAS', `only ${outcome.acked.length} of the ${w} copies needed could be written; the write may or may not survive`, { retryAfter: 5, replicas: outcome.acked.length }, { 'Retry-After': '5' });
+    }
+    return { entry, replicas: outcome.acked.length, nodes: outcome.acked };
+  }
+
+  /** The newest version of a key among R owners (a tombstone counts), repairing stale owners in the background. */
+  async locate(key: string): Promise<{ entry?: Entry; holders: Member[] }> {
+    const owners = this.placement.ownersOfKey(key);
+    const { r } = this.placement.effective();
+    const reachable = owners.filter((o) => o.id === this.self.id || o.status === 'up');
+    const tasks = reachable.map(async (member): Promise<Answer> => ({
+      member,
+      entry: member.id === this.self.id ? (this.store.get(key) ?? null) : ((await this.peers.versions(member.url, [key]))[0] ?? null),
+    }));
+    const { quorum, all } = firstSuccesses(tasks, r);
+    const answers = await quorum.catch((err: unknown) => {
+      throw new ShoalError('INSUFFICIENT_REPLICAS', `fewer than ${r} owners of this key answered (${peerError(err)})`, { retryAfter: 2 }, { 'Retry-After': '2' });
+    });
+    // A coordinator that is not an owner may still hold a hinted copy.
+    const local = this.store.get(key);
+    let newest: Entry | undefined = local ?? undefined;
+    for (const a of answers) if (a.entry && (!newest || compareVersions(a.entry.version, newest.version) > 0)) newest = a.entry;
+    if (newest) void all.then((results) => this.repair(newest, results)).catch((err: unknown) => this.logger.warn({ err }, 'read-repair failed'));
+    const holders = answers.filter((a) => a.entry && newest && a.entry.version === newest.version).map((a) => a.member);
+    return { entry: newest, holders };
+  }
+
+  /** Streams the bytes of `entry`: from the local disk if held, else proxied from an owner that holds that version. */
+  async open(entry: Entry, holders: Member[], range?: ByteRange): Promise<Readable> {
+    const local = this.store.get(entry.key);
+    if (local?.version === entry.version && (await this.store.hasBlob(entry.sha256))) return this.store.openRead(entry, range);
+    this.proxyReads.inc();
+    const whole = !range || (range.start === 0 && range.end === entry.size - 1);
+    let lastErr: unknown = new Error('no owner holds this version');
+    for (const h of holders.filter((m) => m.id !== this.self.id)) {
+      try {
+        const stream = await this.peers.openBlob(h.url, entry.sha256, entry.size, range);
+        if (!whole) return stream;
+        const verify = new VerifyStream(entry.sha256);
+        stream.once('error', (err) => verify.destroy(err));
+        return stream.pipe(verify);
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    throw new ShoalError('BAD_GATEWAY', `no owner could stream "${entry.key}" (${peerError(lastErr)})`);
+  }
+
+  /** Read-repair: owners that answered with an older version or nothing get the newest one. */
+  private async repair(newest: Entry, results: PromiseSettledResult<Answer>[]): Promise<void> {
+    const local = this.store.get(newest.key);
+    const haveLocally = local?.version === newest.version && (newest.deleted || (await this.store.hasBlob(newest.sha256)));
+    for (const r of results) {
+      if (r.status !== 'fulfilled') continue;
+      const { member, entry } = r.value;
+      if (entry && compareVersions(entry.version, newest.version) >= 0) continue;
+      if (member.id === this.self.id) continue; // the local copy is repaired by sync, which pulls from an owner
+      if (!haveLocally) continue;
+      this.readRepairs.inc();
+      await this.delivery.send(member, newest).catch((err: unknown) => this.logger.debug({ key: newest.key, peer: member.id, err: peerError(err) }, 'read-repair failed'));
+    }
+  }
+}

@@ -1,0 +1,33 @@
+import { ShoalError } from '../../common/errors.js';
+
+export const MAX_KEY_BYTES = 1024;
+// C0, DEL and C1 control characters.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * A key is any valid UTF-8 string of 1–1024 bytes without control characters (DESIGN §2). `..`, `a//b` and leading
+ * slashes are ordinary keys: a key is never turned into a filesystem path (blobs are named by their SHA-256).
+ */
+export function validateKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0) throw new ShoalError('INVALID_KEY', 'the key must not be empty');
+  if (!key.isWellFormed()) throw new ShoalError('INVALID_KEY', 'the key is not valid UTF-8');
+  if (key.includes('\ufffd')) throw new ShoalError('INVALID_KEY', 'the key is not valid UTF-8');
+  if (CONTROL.test(key)) throw new ShoalError('INVALID_KEY', 'the key must not contain control characters');
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_KEY_BYTES) throw new ShoalError('INVALID_KEY', `the key is ${bytes} bytes; at most ${MAX_KEY_BYTES} are allowed`);
+  return key;
+}
+
+/**
+ * The key from a request path after `/v1/files/`: percent-decoded exactly once, so `a%2Fb` and `a/b` name the same
+ * key and a malformed escape is a 400, not a 500.
+ */
+export function keyFromPath(rawPath: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rawPath);
+  } catch {
+    throw new ShoalError('INVALID_KEY', 'the key is not valid percent-encoded UTF-8');
+  }
+  return validateKey(decoded);
+}

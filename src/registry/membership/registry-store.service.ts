@@ -1,0 +1,226 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { APP_CONFIG, type RegistryConfig } from '../../config/app-config.js';
+import { ShoalError } from '../../common/errors.js';
+import { atomicWriteFile } from '../../common/fs/atomic-write.js';
+import type { ClusterSummaryDto, HeartbeatDto, MembershipDto, NodeRecordDto, NodeStatus, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
+import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { livenessOf } from './liveness.js';
+
+interface StoredNode {
+  id: string;
+  url: string;
+  zone?: string;
+  capacityBytes: number;
+  freeBytes: number;
+  usedBytes: number;
+  files: number;
+  registeredAt: number;
+  lastHeartbeatAt: number;
+}
+
+interface StoredState {
+  version: 1;
+  epoch: number;
+  partitionBits: number | null;
+  nodes: StoredNode[];
+}
+
+/** How often statuses are re-judged, so that a silent node turns `down` (and the epoch moves) without any request. */
+const SWEEP_MS = 500;
+
+/**
+ * The registry's membership list. It lives in memory and is persisted to `DATA_DIR/registry.json` with an atomic
+ * write: on register and leave at once, on heartbeats coalesced (at most one write per second), so a restarted
+ * registry still knows every node and judges it by the last heartbeat it saw.
+ */
+@Injectable()
+export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(RegistryStoreService.name);
+  private readonly nodes = new Map<string, StoredNode>();
+  private readonly statuses = new Map<string, NodeStatus>();
+  private readonly file: string;
+  private epoch = 0;
+  private partitionBits: number | null = null;
+  private sweepTimer?: NodeJS.Timeout;
+  private saveTimer?: NodeJS.Timeout;
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: RegistryConfig,
+    metrics: MetricsService,
+  ) {
+    this.file = join(config.dataDir, 'registry.json');
+    // Gauges refreshed on scrape rather than on every change.
+    const counts = () => this.countByStatus();
+    const epoch = () => this.epoch;
+    metrics.gauge({
+      name: 'shoal_registry_nodes',
+      help: 'registered nodes by status',
+      labelNames: ['status'],
+      collect() {
+        for (const [status, n] of Object.entries(counts())) this.set({ status }, n);
+      },
+    });
+    metrics.gauge({ name: 'shoal_registry_epoch', help: 'membership epoch', collect() { this.set(epoch()); } });
+  }
+
+  async onModuleInit(): Promise<void> {
+    await mkdir(this.config.dataDir, { recursive: true });
+    await this.load();
+    this.sweep();
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = undefined;
+      await this.persist();
+    }
+    await this.saving;
+  }
+
+  async register(dto: RegisterNodeDto): Promise<MembershipDto> {
+    if (dto.partitionBits !== undefined) {
+      if (this.partitionBits === null || this.liveCount() === 0) this.partitionBits = dto.partitionBits;
+      else if (this.partitionBits !== dto.partitionBits) {
+        throw new ShoalError('PARTITION_BITS_MISMATCH', `node ${dto.id} has PARTITION_BITS=${dto.partitionBits} but the cluster uses ${this.partitionBits}`);
+      }
+    }
+    const now = Date.now();
+    const prev = this.nodes.get(dto.id);
+    this.nodes.set(dto.id, {
+      id: dto.id,
+      url: dto.url.replace(/\/+$/, ''),
+      zone: dto.zone,
+      capacityBytes: dto.capacityBytes,
+      freeBytes: dto.freeBytes,
+      usedBytes: prev?.usedBytes ?? 0,
+      files: prev?.files ?? 0,
+      registeredAt: prev?.registeredAt ?? now,
+      lastHeartbeatAt: now,
+    });
+    if (!prev || prev.url !== dto.url || this.statuses.get(dto.id) !== 'up') this.epoch++;
+    this.statuses.set(dto.id, 'up');
+    this.logger.log({ nodeId: dto.id, url: dto.url, rejoined: Boolean(prev) }, 'node registered');
+    await this.persist();
+    return this.membership();
+  }
+
+  heartbeat(id: string, dto: HeartbeatDto): MembershipDto {
+    const node = this.nodes.get(id);
+    if (!node) throw new ShoalError('NODE_NOT_FOUND', `node ${id} is not registered here; register again`);
+    node.lastHeartbeatAt = Date.now();
+    node.freeBytes = dto.freeBytes;
+    node.files = dto.files;
+    node.usedBytes = dto.usedBytes ?? node.usedBytes;
+    if (this.statuses.get(id) !== 'up') {
+      this.statuses.set(id, 'up');
+      this.epoch++;
+      this.logger.log({ nodeId: id }, 'node is up again');
+    }
+    this.schedulePersist();
+    return this.membership();
+  }
+
+  async remove(id: string): Promise<void> {
+    if (!this.nodes.delete(id)) throw new ShoalError('NODE_NOT_FOUND', `node ${id} is not registered here`);
+    this.statuses.delete(id);
+    this.epoch++;
+    this.logger.log({ nodeId: id }, 'node left');
+    await this.persist();
+  }
+
+  membership(): MembershipDto {
+    const now = Date.now();
+    const nodes = [...this.nodes.values()]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((n): NodeRecordDto => ({
+        id: n.id,
+        url: n.url,
+        ...(n.zone ? { zone: n.zone } : {}),
+        status: livenessOf(n.lastHeartbeatAt, now, this.config.nodeTtlMs, this.config.nodeDeadMs),
+        lastHeartbeatAt: new Date(n.lastHeartbeatAt).toISOString(),
+        registeredAt: new Date(n.registeredAt).toISOString(),
+        capacityBytes: n.capacityBytes,
+        freeBytes: n.freeBytes,
+        usedBytes: n.usedBytes,
+        files: n.files,
+      }));
+    return { epoch: this.epoch, partitionBits: this.partitionBits, nodes };
+  }
+
+  summary(): ClusterSummaryDto {
+    const m = this.membership();
+    const live = m.nodes.filter((n) => n.status !== 'dead');
+    return {
+      epoch: m.epoch,
+      nodes: this.countByStatus(),
+      capacityBytes: live.reduce((s, n) => s + n.capacityBytes, 0),
+      freeBytes: live.reduce((s, n) => s + n.freeBytes, 0),
+      usedBytes: live.reduce((s, n) => s + n.usedBytes, 0),
+      files: live.reduce((s, n) => s + n.files, 0),
+    };
+  }
+
+  private countByStatus(): Record<NodeStatus, number> {
+    const counts: Record<NodeStatus, number> = { up: 0, down: 0, dead: 0 };
+    for (const n of this.membership().nodes) counts[n.status]++;
+    return counts;
+  }
+
+  private liveCount(): number {
+    return this.membership().nodes.filter((n) => n.status !== 'dead').length;
+  }
+
+  /** Re-judges every node; a status change moves the epoch so nodes notice it on their next heartbeat. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const n of this.nodes.values()) {
+      const status = livenessOf(n.lastHeartbeatAt, now, this.config.nodeTtlMs, this.config.nodeDeadMs);
+      const before = this.statuses.get(n.id);
+      if (before !== status) {
+        this.statuses.set(n.id, status);
+        this.epoch++;
+        if (before !== undefined) this.logger.warn({ nodeId: n.id, from: before, to: status }, 'node status changed');
+      }
+    }
+  }
+
+  private async load(): Promise<void> {
+    let raw: string;
+    try {
+      raw = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const state = JSON.parse(raw) as StoredState;
+    this.epoch = state.epoch;
+    this.partitionBits = state.partitionBits;
+    for (const n of state.nodes) this.nodes.set(n.id, n);
+    this.logger.log({ nodes: this.nodes.size, epoch: this.epoch }, 'membership list loaded');
+  }
+
+  private schedulePersist(): void {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.persist().catch((err: unknown) => this.logger.error({ err }, 'could not persist the membership list'));
+    }, 1000);
+    this.saveTimer.unref();
+  }
+
+  /** Writes are chained so two never interleave; each writes the latest state. */
+  private persist(): Promise<void> {
+    this.saving = this.saving.catch(() => undefined).then(() => {
+      const state: StoredState = { version: 1, epoch: this.epoch, partitionBits: this.partitionBits, nodes: [...this.nodes.values()] };
+      return atomicWriteFile(this.file, JSON.stringify(state));
+    });
+    return this.saving;
+  }
+}

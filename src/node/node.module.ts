@@ -5,7 +5,6 @@ import type { NodeConfig } from '../config/app-config.js';
 import { HealthController } from '../common/health/health.controller.js';
 import { READINESS_CHECKS, type ReadinessCheck } from '../common/health/readiness.js';
 import { MetricsModule } from '../common/metrics/metrics.module.js';
-import { ClientAuthGuard } from './api/client-auth.guard.js';
 import { FilesController } from './api/files.controller.js';
 import { FilesService } from './api/files.service.js';
 import { NodeInfoController } from './api/node-info.controller.js';
@@ -47,7 +46,6 @@ export class NodeModule {
         FilesService,
         NodeInfoService,
         InternalService,
-        ClientAuthGuard,
         {
           provide: READINESS_CHECKS,
           inject: [MembershipService],

@@ -1,0 +1,56 @@
+/** Minimal HTTP helpers over global fetch for e2e tests. Only loopback URLs are accepted. */
+
+/** A response with its body parsed as JSON when it is JSON (including application/problem+json), else as text. */
+export interface JsonResponse<T> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export interface RequestOptions {
+  method?: string;
+  /** Sent as `Authorization: Bearer <token>` (the cluster token or a client API token). */
+  token?: string;
+  /** Serialised as JSON. */
+  json?: unknown;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export async function requestJson<T = unknown>(url: string, options: RequestOptions = {}): Promise<JsonResponse<T>> {
+  assertLoopback(url);
+  const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.json !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url, {
+    method: options.method ?? (options.json === undefined ? 'GET' : 'POST'),
+    headers,
+    body: options.json === undefined ? undefined : JSON.stringify(options.json),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+  });
+  const text = await res.text();
+  const isJson = /\bjson\b/.test(res.headers.get('content-type') ?? '') && text.length > 0;
+  return { status: res.status, headers: res.headers, body: (isJson ? JSON.parse(text) : text) as T };
+}
+
+export function getJson<T = unknown>(url: string, token?: string): Promise<JsonResponse<T>> {
+  return requestJson<T>(url, { token });
+}
+
+/** True when `GET <baseUrl>/health/live` answers 2xx; false while nothing listens there. */
+export async function isLive(baseUrl: string): Promise<boolean> {
+  assertLoopback(baseUrl);
+  try {
+    const res = await fetch(`${baseUrl}/health/live`, { signal: AbortSignal.timeout(1000) });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false; // refused or timed out: not (or no longer) listening
+  }
+}
+
+/** Tests must never reach beyond this machine. */
+function assertLoopback(url: string): void {
+  const { hostname } = new URL(url);
+  if (hostname !== '127.0.0.1') throw new Error(`e2e helpers only call 127.0.0.1, not ${url}`);
+}

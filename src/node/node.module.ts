@@ -22,6 +22,16 @@ import { ListingService } from './replication/listing.service.js';
 import { PeerClientService } from './replication/peer-client.service.js';
 import { ReplicatorService } from './replication/replicator.service.js';
 import { LocalStoreService } from './storage/local-store.service.js';
+import { NodeStateService } from './state/node-state.service.js';
+import { AntiEntropyService } from './sync/anti-entropy.service.js';
+import { BlobRepairService } from './sync/blob-repair.service.js';
+import { HandoverService } from './sync/handover.service.js';
+import { RecoveryService } from './sync/recovery.service.js';
+import { ScrubService } from './sync/scrub.service.js';
+import { SyncInternalController } from './sync/sync-internal.controller.js';
+import { SyncService } from './sync/sync.service.js';
+import { SyncScheduler } from './sync/sync.scheduler.js';
+import { TombstoneGcService } from './sync/tombstone-gc.service.js';
 
 /** ROLE=node: local storage, membership, placement, replication and the client API. */
 @Module({})
@@ -30,7 +40,7 @@ export class NodeModule {
     return {
       module: NodeModule,
       imports: [MetricsModule, TerminusModule.forRoot({ logger: false })],
-      controllers: [FilesController, NodeInfoController, InternalController, HealthController],
+      controllers: [FilesController, NodeInfoController, InternalController, SyncInternalController, HealthController],
       providers: [
         { provide: NodeIdentity, useFactory: () => loadNodeIdentity(config) },
         LocalStoreService,
@@ -46,15 +56,25 @@ export class NodeModule {
         FilesService,
         NodeInfoService,
         InternalService,
+        NodeStateService,
+        AntiEntropyService,
+        HandoverService,
+        TombstoneGcService,
+        RecoveryService,
+        BlobRepairService,
+        ScrubService,
+        SyncService,
+        SyncScheduler,
         {
           provide: READINESS_CHECKS,
-          inject: [MembershipService],
-          useFactory: (membership: MembershipService): ReadinessCheck[] => [
+          inject: [MembershipService, NodeStateService],
+          useFactory: (membership: MembershipService, state: NodeStateService): ReadinessCheck[] => [
             {
               name: 'storage',
               check: () => access(config.dataDir, constants.W_OK).then(() => ({ ok: true }), (err: Error) => ({ ok: false, message: err.message })),
             },
             { name: 'membership', check: async () => ({ ok: membership.isKnown(), members: membership.members().length }) },
+            { name: 'sync', check: async () => ({ ok: !state.recovering, state: state.current }) },
           ],
         },
       ],

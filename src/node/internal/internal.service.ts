@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { ShoalError } from '../../common/errors.js';
+import { NodeStateService } from '../state/node-state.service.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { parseRange } from '../storage/range.js';
 import { checkEntry, decodeEntry } from './entry-header.js';
@@ -9,7 +10,10 @@ import type { Entry } from '../storage/entry.js';
 /** What a peer may ask of this node's local store. */
 @Injectable()
 export class InternalService {
-  constructor(private readonly store: LocalStoreService) {}
+  constructor(
+    private readonly store: LocalStoreService,
+    private readonly state: NodeStateService,
+  ) {}
 
   /** An entry with its bytes: re-hashed on arrival (a mismatch is refused), fsynced, then applied by LWW. */
   async receiveEntry(header: string, body: Readable): Promise<{ applied: boolean; version: string }> {
@@ -29,10 +33,12 @@ export class InternalService {
   }
 
   versions(keys: string[]): { entries: (Entry | null)[] } {
+    this.state.assertNotRecovering();
     return { entries: keys.map((k) => this.store.get(k) ?? null) };
   }
 
   scan(prefix: string, after: string | undefined, limit: number): { entries: Entry[]; truncated: boolean } {
+    this.state.assertNotRecovering();
     return this.store.scanPage(prefix, after, limit);
   }
 

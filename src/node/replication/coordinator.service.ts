@@ -16,6 +16,7 @@ import { PeerClientService, peerError } from './peer-client.service.js';
 import { firstSuccesses } from './quorum.js';
 import { ReplicatorService } from './replicator.service.js';
 import { DeliveryService } from './delivery.service.js';
+import { NodeStateService } from '../state/node-state.service.js';
 
 export interface UploadMeta {
   contentType: string;
@@ -52,6 +53,7 @@ export class CoordinatorService {
     private readonly peers: PeerClientService,
     private readonly replicator: ReplicatorService,
     private readonly delivery: DeliveryService,
+    private readonly state: NodeStateService,
     metrics: MetricsService,
   ) {
     this.readRepairs = metrics.counter({ name: 'shoal_read_repairs_total', help: 'stale or missing owners repaired after a read' });
@@ -115,7 +117,8 @@ export class CoordinatorService {
   async locate(key: string): Promise<{ entry?: Entry; holders: Member[] }> {
     const owners = this.placement.ownersOfKey(key);
     const { r } = this.placement.effective();
-    const reachable = owners.filter((o) => o.id === this.self.id || o.status === 'up');
+    // A recovering node does not trust its own answers yet (it may hold deletes it missed).
+    const reachable = owners.filter((o) => (o.id === this.self.id ? !this.state.recovering : o.status === 'up'));
     const tasks = reachable.map(async (member): Promise<Answer> => ({
       member,
       entry: member.id === this.self.id ? (this.store.get(key) ?? null) : ((await this.peers.versions(member.url, [key]))[0] ?? null),
@@ -125,7 +128,7 @@ export class CoordinatorService {
       throw new ShoalError('INSUFFICIENT_REPLICAS', `fewer than ${r} owners of this key answered (${peerError(err)})`, { retryAfter: 2 }, { 'Retry-After': '2' });
     });
     // A coordinator that is not an owner may still hold a hinted copy.
-    const local = this.store.get(key);
+    const local = this.state.recovering ? undefined : this.store.get(key);
     let newest: Entry | undefined = local ?? undefined;
     for (const a of answers) if (a.entry && (!newest || compareVersions(a.entry.version, newest.version) > 0)) newest = a.entry;
     if (newest) void all.then((results) => this.repair(newest, results)).catch((err: unknown) => this.logger.warn({ err }, 'read-repair failed'));
@@ -135,7 +138,7 @@ export class CoordinatorService {
 
   /** Streams the bytes of `entry`: from the local disk if held, else proxied from an owner that holds that version. */
   async open(entry: Entry, holders: Member[], range?: ByteRange): Promise<Readable> {
-    const local = this.store.get(entry.key);
+    const local = this.state.recovering ? undefined : this.store.get(entry.key);
     if (local?.version === entry.version && (await this.store.hasBlob(entry.sha256))) return this.store.openRead(entry, range);
     this.proxyReads.inc();
     const whole = !range || (range.start === 0 && range.end === entry.size - 1);

@@ -9,6 +9,7 @@ import { PlacementService } from '../placement/placement.service.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { DeliveryService } from './delivery.service.js';
+import { NodeStateService } from '../state/node-state.service.js';
 import { peerError } from './peer-client.service.js';
 
 type HintKey = [target: string, key: string];
@@ -36,6 +37,7 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly membership: MembershipService,
     private readonly placement: PlacementService,
     private readonly delivery: DeliveryService,
+    private readonly state: NodeStateService,
     metrics: MetricsService,
   ) {
     const pending = () => this.pending();
@@ -87,6 +89,7 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async deliverAll(): Promise<void> {
+    if (this.state.recovering) return; // pushes nothing until it has pulled from its co-owners
     const members = new Map(this.membership.members().map((m) => [m.id, m]));
     for (const { key: [target, key] } of this.db.getRange({})) {
       const entry = this.store.get(key);

@@ -78,6 +78,20 @@ export class PeerClientService implements OnModuleDestroy {
     return res.data;
   }
 
+  /** Anti-entropy, step 1: compares one root hash over the shared partitions; on a mismatch, the peer's digests. */
+  async syncDigests(peerUrl: string, partitions: string, root: string): Promise<DigestAnswer> {
+    return (await this.http.post<DigestAnswer>(`${peerUrl}/internal/sync/digests`, { partitions, root }, { timeout: META_TIMEOUT_MS })).data;
+  }
+
+  /** Anti-entropy, step 2: a page of a peer's entries of one partition (tombstones included), in key order. */
+  async partitionEntries(peerUrl: string, partition: number, after: string | undefined, limit: number): Promise<{ entries: Entry[]; truncated: boolean }> {
+    const res = await this.http.get<{ entries: Entry[]; truncated: boolean }>(`${peerUrl}/internal/sync/partitions/${partition}`, {
+      params: { limit, ...(after !== undefined ? { after } : {}) },
+      timeout: META_TIMEOUT_MS * 3,
+    });
+    return res.data;
+  }
+
   /** A page of a peer's local entries in key order (tombstones included), for cluster-wide listing. */
   async scan(peerUrl: string, prefix: string, after: string | undefined, limit: number): Promise<{ entries: Entry[]; truncated: boolean }> {
     const res = await this.http.get<{ entries: Entry[]; truncated: boolean }>(`${peerUrl}/internal/entries`, {
@@ -86,6 +100,12 @@ export class PeerClientService implements OnModuleDestroy {
     });
     return res.data;
   }
+}
+
+export interface DigestAnswer {
+  equal: boolean;
+  /** hex digest by partition, when the roots differ */
+  digests?: Record<string, string>;
 }
 
 /** A short reason for logs and hints: status and problem code, or the socket error. */

@@ -110,6 +110,11 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
     return result;
   }
 
+  /** The bytes of a small blob kept inline, if this one is. */
+  inlineData(sha256: string): Buffer | undefined {
+    return this.meta.getInline(sha256);
+  }
+
   /** Whether the bytes of `sha256` are held here (inline or as a file). */
   async hasBlob(sha256: string): Promise<boolean> {
     return this.meta.hasInline(sha256) || (await this.files.exists(sha256));
@@ -119,14 +124,14 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
    * A stream of the entry's bytes (or a range of them). A whole-blob read is re-hashed on the way out: a mismatch
    * quarantines the blob and cuts the stream before its last chunk, so corrupt bytes are never sent complete.
    */
-  openRead(entry: Entry, range?: ByteRange): Readable {
+  openRead(entry: Entry, range?: ByteRange, reader: 'read' | 'scrub' = 'read'): Readable {
     const inline = this.meta.getInline(entry.sha256);
     const whole = !range || (range.start === 0 && range.end === entry.size - 1);
     let source: Readable;
     if (inline) source = Readable.from(range ? [inline.subarray(range.start, range.end + 1)] : [inline]);
     else source = createReadStream(this.files.pathOf(entry.sha256), { start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
     if (!whole) return source;
-    const verify = new VerifyStream(entry.sha256, (err) => void this.handleCorrupt(entry, err, 'read'));
+    const verify = new VerifyStream(entry.sha256, (err) => void this.handleCorrupt(entry, err, reader));
     source.once('error', (err) => verify.destroy(err));
     return source.pipe(verify);
   }
@@ -180,6 +185,22 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
     return this.meta.scanPartition(partition, afterKey);
   }
 
+  /** A page of one partition's entries (tombstones included) in key order, after `after`. */
+  partitionPage(partition: number, after: string | undefined, limit: number): { entries: Entry[]; truncated: boolean } {
+    const entries: Entry[] = [];
+    for (const e of this.meta.scanPartition(partition, after)) {
+      entries.push(e);
+      if (entries.length > limit) break;
+    }
+    return { entries: entries.slice(0, limit), truncated: entries.length > limit };
+  }
+
+  /** Puts back the bytes of a blob that was found corrupt and quarantined (they were re-fetched and re-hashed). */
+  async restoreBlob(staged: StagedBlob): Promise<void> {
+    if (staged.data) await this.meta.putInline(staged.sha256, staged.data);
+    else if (staged.tmpPath) await this.files.place(staged.tmpPath, staged.sha256);
+  }
+
   digest(partition: number): Buffer {
     return this.meta.digest(partition);
   }
@@ -193,6 +214,11 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
       await this.freeUnreferenced(r.freed);
       return r;
     });
+  }
+
+  /** Entries held, tombstones included. */
+  entryCount(): number {
+    return this.meta.entryCount();
   }
 
   newVersion(): Version {

@@ -132,6 +132,10 @@ export class MetaStore {
     else freed.push(sha256);
   }
 
+  putInline(sha256: string, data: Buffer): Promise<boolean> {
+    return this.inline.put(sha256, data);
+  }
+
   refCount(sha256: string): number {
     return this.refs.get(sha256) ?? 0;
   }

@@ -1,0 +1,158 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
+import { ShoalError } from '../../common/errors.js';
+import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { NodeIdentity } from '../identity/node-identity.js';
+import type { Member } from '../membership/merge.js';
+import { MembershipService } from '../membership/membership.service.js';
+import { PlacementService } from '../placement/placement.service.js';
+import { PeerClientService, peerError } from '../replication/peer-client.service.js';
+import { NodeStateService } from '../state/node-state.service.js';
+import type { Entry } from '../storage/entry.js';
+import { compareVersions } from '../storage/hlc.js';
+import { LocalStoreService } from '../storage/local-store.service.js';
+import { decodePartitions, encodePartitions, rootOf } from './partition-set.js';
+import { mapLimit } from './map-limit.js';
+
+/** Partitions pulled from one peer at once, and entries fetched at once within a partition. */
+const PARTITION_CONCURRENCY = 4;
+const PULL_CONCURRENCY = 8;
+const PAGE = 1000;
+
+export interface RoundReport {
+  /** co-owners compared with */
+  peers: number;
+  /** partitions whose digests differed */
+  differing: number;
+  /** entries pulled (files and tombstones) */
+  pulled: number;
+  bytes: number;
+  /** owned partitions compared with at least one co-owner (or with no other owner) */
+  covered: Set<number>;
+  /** per differing partition: every key a co-owner knows, for the recovery check */
+  knownByPeers: Map<number, Set<string>>;
+}
+
+/**
+ * Anti-entropy (DESIGN §3). For each up co-owner, one small request carries a root hash over the digests of all the
+ * partitions both own; equal roots end it (an idle round costs the same whatever the number of files). Otherwise the
+ * peer answers its digests, and for each partition that differs the two exchange entry lists and this node pulls
+ * whatever is newer — files (streamed, re-hashed) and tombstones. The peer repairs itself in its own round.
+ */
+@Injectable()
+export class AntiEntropyService {
+  private readonly logger = new Logger(AntiEntropyService.name);
+  private readonly m;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: NodeConfig,
+    private readonly self: NodeIdentity,
+    private readonly store: LocalStoreService,
+    private readonly membership: MembershipService,
+    private readonly placement: PlacementService,
+    private readonly peers: PeerClientService,
+    private readonly state: NodeStateService,
+    metrics: MetricsService,
+  ) {
+    this.m = {
+      rounds: metrics.counter({ name: 'shoal_sync_rounds_total', help: 'anti-entropy rounds', labelNames: ['result'] }),
+      differing: metrics.counter({ name: 'shoal_sync_partitions_differing_total', help: 'partitions found different from a co-owner' }),
+      pulled: metrics.counter({ name: 'shoal_sync_entries_pulled_total', help: 'entries pulled from co-owners', labelNames: ['kind'] }),
+      bytes: metrics.counter({ name: 'shoal_sync_bytes_pulled_total', help: 'blob bytes pulled from co-owners' }),
+      duration: metrics.histogram({ name: 'shoal_sync_round_duration_seconds', help: 'anti-entropy round duration', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600] }),
+    };
+  }
+
+  /** Peer side, step 1. */
+  answerDigests(encoded: string, root: string): { equal: boolean; digests?: Record<string, string> } {
+    this.state.assertNotRecovering();
+    const partitions = decodePartitions(encoded, this.placement.partitionCount);
+    if (rootOf(partitions, (p) => this.store.digest(p)) === root) return { equal: true };
+    const digests: Record<string, string> = {};
+    for (const p of partitions) digests[p] = this.store.digest(p).toString('hex');
+    return { equal: false, digests };
+  }
+
+  /** Peer side, step 2. */
+  answerEntries(partition: number, after: string | undefined, limit: number): { entries: Entry[]; truncated: boolean } {
+    this.state.assertNotRecovering();
+    if (partition < 0 || partition >= this.placement.partitionCount) throw new ShoalError('BAD_REQUEST', 'no such partition');
+    return this.store.partitionPage(partition, after, limit);
+  }
+
+  /** One round with every up co-owner. */
+  async round(): Promise<RoundReport> {
+    const end = this.m.duration.startTimer();
+    const report: RoundReport = { peers: 0, differing: 0, pulled: 0, bytes: 0, covered: new Set(), knownByPeers: new Map() };
+    const owned: number[] = [];
+    for (let p = 0; p < this.placement.partitionCount; p++) {
+      if (!this.placement.isOwner(p)) continue;
+      owned.push(p);
+      // A partition with no other owner has nobody to compare with: it is trivially in sync.
+      if (this.placement.ownersOfPartition(p).every((o) => o.id === this.self.id)) report.covered.add(p);
+    }
+    const peers = this.membership.placementMembers().filter((m) => m.id !== this.self.id && m.status === 'up');
+    let failures = 0;
+    for (const peer of peers) {
+      const shared = owned.filter((p) => this.placement.isOwner(p, peer.id));
+      if (shared.length === 0) continue;
+      try {
+        await this.syncWith(peer, shared, report);
+        report.peers++;
+        for (const p of shared) report.covered.add(p);
+      } catch (err) {
+        failures++;
+        this.logger.warn({ peer: peer.id, err: peerError(err) }, 'anti-entropy with a co-owner failed');
+      }
+    }
+    this.m.rounds.inc({ result: failures === 0 ? 'ok' : 'partial' });
+    end();
+    return report;
+  }
+
+  private async syncWith(peer: Member, shared: number[], report: RoundReport): Promise<void> {
+    const root = rootOf(shared, (p) => this.store.digest(p));
+    const answer = await this.peers.syncDigests(peer.url, encodePartitions(shared, this.placement.partitionCount), root);
+    if (answer.equal) return;
+    const differing = shared.filter((p) => answer.digests?.[p] !== this.store.digest(p).toString('hex'));
+    report.differing += differing.length;
+    this.m.differing.inc(differing.length);
+    await mapLimit(differing, PARTITION_CONCURRENCY, (p) => this.pullPartition(peer, p, report));
+  }
+
+  /** Pulls from `peer` every entry of partition `p` that is newer than the local one. */
+  private async pullPartition(peer: Member, p: number, report: RoundReport): Promise<void> {
+    const known = report.knownByPeers.get(p) ?? new Set<string>();
+    report.knownByPeers.set(p, known);
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.peers.partitionEntries(peer.url, p, after, PAGE);
+      const newer = page.entries.filter((e) => {
+        known.add(e.key);
+        const local = this.store.get(e.key);
+        return !local || compareVersions(e.version, local.version) > 0;
+      });
+      await mapLimit(newer, PULL_CONCURRENCY, async (e) => {
+        await this.pull(peer, e);
+        report.pulled++;
+        if (!e.deleted) report.bytes += e.size;
+      });
+      if (!page.truncated || page.entries.length === 0) return;
+      after = page.entries[page.entries.length - 1].key;
+    }
+  }
+
+  /** Applies one entry from a peer; the bytes are fetched only when no local blob has that content. */
+  async pull(peer: Member, e: Entry): Promise<void> {
+    if (e.deleted || (await this.store.hasBlob(e.sha256))) {
+      await this.store.commit(e);
+      this.m.pulled.inc({ kind: e.deleted ? 'tombstone' : 'metadata' });
+      return;
+    }
+    const stream = await this.peers.openBlob(peer.url, e.sha256, e.size);
+    const staged = await this.store.stage(stream, { expectedSha256: e.sha256, declaredLength: e.size });
+    await this.store.commit(e, staged);
+    this.m.pulled.inc({ kind: 'file' });
+    this.m.bytes.inc(e.size);
+  }
+}

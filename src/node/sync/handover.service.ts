@@ -1,0 +1,88 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { NodeIdentity } from '../identity/node-identity.js';
+import { PlacementService } from '../placement/placement.service.js';
+import { DeliveryService } from '../replication/delivery.service.js';
+import { PeerClientService, peerError } from '../replication/peer-client.service.js';
+import type { Entry } from '../storage/entry.js';
+import { compareVersions } from '../storage/hlc.js';
+import { LocalStoreService } from '../storage/local-store.service.js';
+
+/** Keys asked about in one versions request. */
+const BATCH = 200;
+
+/**
+ * Rebalancing and the end of hinted handoff (DESIGN §3): entries this node holds for partitions it does not own are
+ * delivered to the current owners and dropped locally only once *every* owner confirms it holds that version or a
+ * newer one. An owner that is down keeps the local copy alive until it is back (or declared dead and replaced).
+ */
+@Injectable()
+export class HandoverService {
+  private readonly logger = new Logger(HandoverService.name);
+  private readonly handedOver;
+  backlog = 0;
+
+  constructor(
+    private readonly self: NodeIdentity,
+    private readonly store: LocalStoreService,
+    private readonly placement: PlacementService,
+    private readonly peers: PeerClientService,
+    private readonly delivery: DeliveryService,
+    metrics: MetricsService,
+  ) {
+    this.handedOver = metrics.counter({ name: 'shoal_handover_dropped_total', help: 'entries dropped after every owner confirmed them (rebalancing, handoff)' });
+    const backlog = () => this.backlog;
+    metrics.gauge({ name: 'shoal_handover_backlog', help: 'entries held for partitions this node does not own', collect() { this.set(backlog()); } });
+  }
+
+  /** One pass over the partitions held but not owned. Returns the entries dropped. */
+  async run(): Promise<number> {
+    let dropped = 0;
+    let backlog = 0;
+    for (const p of [...this.store.heldPartitions()]) {
+      if (this.placement.isOwner(p)) continue;
+      const entries = [...this.store.scanPartition(p)];
+      backlog += entries.length;
+      for (let i = 0; i < entries.length; i += BATCH) dropped += await this.handOver(p, entries.slice(i, i + BATCH));
+    }
+    this.backlog = backlog - dropped;
+    return dropped;
+  }
+
+  private async handOver(partition: number, entries: Entry[]): Promise<number> {
+    const owners = this.placement.ownersOfPartition(partition).filter((o) => o.id !== this.self.id);
+    if (owners.length === 0) return 0;
+    const confirmed = new Map<string, number>(entries.map((e) => [e.key, 0]));
+    for (const owner of owners) {
+      if (owner.status !== 'up') continue;
+      let theirs: (Entry | null)[];
+      try {
+        theirs = await this.peers.versions(owner.url, entries.map((e) => e.key));
+      } catch (err) {
+        this.logger.debug({ owner: owner.id, err: peerError(err) }, 'owner unreachable for handover');
+        continue;
+      }
+      for (const [i, e] of entries.entries()) {
+        const t = theirs[i];
+        if (t && compareVersions(t.version, e.version) >= 0) {
+          confirmed.set(e.key, confirmed.get(e.key)! + 1);
+          continue;
+        }
+        try {
+          await this.delivery.send(owner, e);
+          confirmed.set(e.key, confirmed.get(e.key)! + 1);
+        } catch (err) {
+          this.logger.debug({ owner: owner.id, key: e.key, err: peerError(err) }, 'handover delivery failed');
+        }
+      }
+    }
+    let dropped = 0;
+    for (const e of entries) {
+      if (confirmed.get(e.key) !== owners.length) continue;
+      const r = await this.store.purge(e);
+      if (r.applied) dropped++;
+    }
+    this.handedOver.inc(dropped);
+    return dropped;
+  }
+}

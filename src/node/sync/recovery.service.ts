@@ -1,0 +1,117 @@
+import { link, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import type { Database } from 'lmdb';
+import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
+import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { PlacementService } from '../placement/placement.service.js';
+import { NodeStateService } from '../state/node-state.service.js';
+import type { Entry } from '../storage/entry.js';
+import { versionTime } from '../storage/hlc.js';
+import { LocalStoreService } from '../storage/local-store.service.js';
+import type { RoundReport } from './anti-entropy.service.js';
+
+interface SyncMeta {
+  /** when every owned partition was last compared with a co-owner */
+  lastFullSyncAt: number;
+}
+
+/**
+ * Guards against resurrection after a long absence (DESIGN §3). A node whose last complete comparison with its
+ * co-owners is older than TOMBSTONE_TTL_MS starts `recovering`: it pulls from every co-owner and serves nothing until
+ * then. Its entries older than the TTL that no co-owner knows — deletes whose tombstones were purged meanwhile — are
+ * quarantined: kept aside under DATA_DIR/quarantine, never served or pushed, counted and listed for the operator.
+ */
+@Injectable()
+export class RecoveryService implements OnModuleInit {
+  private readonly logger = new Logger(RecoveryService.name);
+  private meta!: Database<SyncMeta, string>;
+  private quarantine!: Database<Entry, string>;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: NodeConfig,
+    private readonly store: LocalStoreService,
+    private readonly placement: PlacementService,
+    private readonly state: NodeStateService,
+    metrics: MetricsService,
+  ) {
+    const count = () => this.quarantinedCount();
+    metrics.gauge({ name: 'shoal_quarantined_entries', help: 'entries quarantined after a long absence (not served, not pushed)', collect() { this.set(count()); } });
+    const recovering = () => (this.state.recovering ? 1 : 0);
+    metrics.gauge({ name: 'shoal_node_recovering', help: '1 while the node is recovering', collect() { this.set(recovering()); } });
+  }
+
+  onModuleInit(): void {
+    this.meta = this.store.auxiliary<SyncMeta, string>('sync');
+    this.quarantine = this.store.auxiliary<Entry, string>('quarantine');
+    if (this.isStale(Date.now())) {
+      this.state.set('recovering');
+      this.logger.warn({ lastFullSyncAt: this.lastFullSyncAt() }, 'out of contact with co-owners for longer than TOMBSTONE_TTL_MS: recovering before serving');
+    }
+  }
+
+  lastFullSyncAt(): number | undefined {
+    return this.meta.get('state')?.lastFullSyncAt;
+  }
+
+  /** True when this node holds data and has not completed a comparison with its co-owners within the TTL. */
+  isStale(now: number): boolean {
+    const last = this.lastFullSyncAt();
+    if (last === undefined) return this.store.entryCount() > 0;
+    return now - last > this.config.tombstoneTtlMs;
+  }
+
+  quarantinedCount(): number {
+    return this.quarantine ? this.quarantine.getCount() : 0;
+  }
+
+  listQuarantined(limit: number): Entry[] {
+    return [...this.quarantine.getRange({ limit })].map((r) => r.value);
+  }
+
+  /** Called after each round: records a complete comparison, and ends recovery when it was one. */
+  async afterRound(report: RoundReport, owned: number[], startedAt: number): Promise<void> {
+    const complete = owned.every((p) => report.covered.has(p));
+    if (!complete) return;
+    if (this.state.recovering) {
+      const n = await this.quarantineUnknown(report, owned, startedAt);
+      this.logger.warn({ quarantined: n }, 'recovery complete: compared every owned partition with its co-owners');
+      this.state.set('ready');
+    }
+    await this.meta.put('state', { lastFullSyncAt: startedAt });
+  }
+
+  private async quarantineUnknown(report: RoundReport, owned: number[], now: number): Promise<number> {
+    const horizon = now - this.config.tombstoneTtlMs;
+    let n = 0;
+    for (const p of owned) {
+      const known = report.knownByPeers.get(p);
+      if (!known) continue; // digests were equal: every co-owner knows every entry
+      for (const e of [...this.store.scanPartition(p)]) {
+        if (known.has(e.key) || versionTime(e.version) >= horizon) continue;
+        await this.keepAside(e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private async keepAside(e: Entry): Promise<void> {
+    if (!e.deleted) {
+      const dest = join(this.store.files.quarantineDir, `${e.sha256}.entry`);
+      const inline = this.store.inlineData(e.sha256);
+      if (inline) await writeFile(dest, inline).catch(() => undefined);
+      else await link(this.store.files.pathOf(e.sha256), dest).catch(() => undefined);
+    }
+    await this.quarantine.put(e.key, e);
+    await this.store.purge(e);
+    this.logger.warn({ key: e.key, version: e.version }, 'quarantined an entry no co-owner knows (deleted while this node was away?)');
+  }
+
+  /** Keeps the same data dir from being checked in partitions this node no longer owns. */
+  ownedPartitions(): number[] {
+    const out: number[] = [];
+    for (let p = 0; p < this.placement.partitionCount; p++) if (this.placement.isOwner(p)) out.push(p);
+    return out;
+  }
+}

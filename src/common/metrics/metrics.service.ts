@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Counte
 export class MetricsService {
   readonly registry = new Registry();
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly httpBytes: Counter<'route' | 'direction'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'shoal_' });
@@ -17,6 +18,11 @@ export class MetricsService {
       help: 'HTTP request duration by route template and status',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    });
+    this.httpBytes = this.counter({
+      name: 'shoal_http_bytes_total',
+      help: 'HTTP body bytes by route template: in = request bodies (Content-Length), out = response bodies',
+      labelNames: ['route', 'direction'],
     });
   }
 

@@ -5,9 +5,20 @@ import { validateKey } from '../storage/keys.js';
 
 /** An entry travels between nodes in the `X-Shoal-Entry` header (base64url JSON) so the body can be the raw blob. */
 export const ENTRY_HEADER = 'x-shoal-entry';
+/** Trailers that complete a streamed entry: the coordinator knows the hash and size only at the end of the body. */
+export const SHA_TRAILER = 'x-shoal-sha256';
+export const SIZE_TRAILER = 'x-shoal-size';
 
 export function encodeEntry(e: Entry): string {
   return Buffer.from(JSON.stringify(e)).toString('base64url');
+}
+
+/**
+ * A streamed entry arrives before its content is known: its `sha256` is empty and its `size` 0 until the trailers
+ * (see PeerUpload) complete it.
+ */
+export function isPendingEntry(e: Entry): boolean {
+  return !e.deleted && e.sha256 === '';
 }
 
 export function decodeEntry(raw: unknown): Entry {
@@ -30,7 +41,7 @@ export function checkEntry(e: Entry): Entry {
     typeof e.size === 'number' && Number.isSafeInteger(e.size) && e.size >= 0 &&
     typeof e.updatedAt === 'number' &&
     typeof e.contentType === 'string' && e.contentType.length <= 1024 &&
-    typeof e.sha256 === 'string' && (e.deleted ? e.sha256 === '' : /^[0-9a-f]{64}$/.test(e.sha256));
+    typeof e.sha256 === 'string' && (e.sha256 === '' || /^[0-9a-f]{64}$/.test(e.sha256)) && (e.deleted ? e.sha256 === '' : true);
   if (!ok) throw new ShoalError('BAD_REQUEST', 'malformed entry');
   validateKey(e.key);
   return { key: e.key, version: e.version, sha256: e.sha256, size: e.size, contentType: e.contentType, updatedAt: e.updatedAt, deleted: e.deleted };

@@ -4,7 +4,7 @@ import { ShoalError } from '../../common/errors.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { parseRange } from '../storage/range.js';
-import { checkEntry, decodeEntry } from './entry-header.js';
+import { checkEntry, decodeEntry, isPendingEntry, SHA_TRAILER, SIZE_TRAILER } from './entry-header.js';
 import type { Entry } from '../storage/entry.js';
 
 /** What a peer may ask of this node's local store. */
@@ -16,10 +16,17 @@ export class InternalService {
   ) {}
 
   /** An entry with its bytes: re-hashed on arrival (a mismatch is refused), fsynced, then applied by LWW. */
-  async receiveEntry(header: string, body: Readable): Promise<{ applied: boolean; version: string }> {
-    const entry = decodeEntry(header);
+  async receiveEntry(header: string, body: Readable & { trailers: Record<string, string | undefined> }): Promise<{ applied: boolean; version: string }> {
+    let entry = decodeEntry(header);
     if (entry.deleted) throw new ShoalError('BAD_REQUEST', 'a tombstone carries no body; POST it to /internal/tombstones');
-    const staged = await this.store.stage(body, { expectedSha256: entry.sha256, declaredLength: entry.size });
+    const pending = isPendingEntry(entry);
+    const staged = await this.store.stage(
+      body,
+      pending
+        ? { verify: (sha, size) => checkTrailers(body.trailers, sha, size) }
+        : { expectedSha256: entry.sha256, declaredLength: entry.size },
+    );
+    if (pending) entry = { ...entry, sha256: staged.sha256, size: staged.size };
     const result = await this.store.commit(entry, staged);
     return { applied: result.applied, version: result.applied ? entry.version : (result.previous?.version ?? entry.version) };
   }
@@ -52,4 +59,12 @@ export class InternalService {
     if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
     return { status: range ? 206 : 200, headers, stream };
   }
+}
+
+/** A pipelined upload is complete only when the coordinator's trailers name exactly what arrived. */
+function checkTrailers(trailers: Record<string, string | undefined>, sha256: string, size: number): void {
+  const declared = trailers[SHA_TRAILER];
+  if (!declared) throw new ShoalError('INCOMPLETE_BODY', 'the upload ended without its checksum trailer; nothing was stored');
+  if (declared !== sha256) throw new ShoalError('CHECKSUM_MISMATCH', `received bytes hash to ${sha256}, the coordinator sent ${declared}`);
+  if (trailers[SIZE_TRAILER] !== String(size)) throw new ShoalError('INCOMPLETE_BODY', `received ${size} bytes, the coordinator sent ${trailers[SIZE_TRAILER]}`);
 }

@@ -10,11 +10,11 @@ import { compareVersions } from '../storage/hlc.js';
 import { tombstone, type Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import type { ByteRange } from '../storage/range.js';
-import type { StagedBlob } from '../storage/staging.js';
+import type { StagedBlob, StageOptions } from '../storage/staging.js';
 import { VerifyStream } from '../storage/verify-stream.js';
 import { PeerClientService, peerError } from './peer-client.service.js';
 import { firstSuccesses } from './quorum.js';
-import { ReplicatorService } from './replicator.service.js';
+import { ReplicatorService, type WriteOutcome } from './replicator.service.js';
 import { DeliveryService } from './delivery.service.js';
 import { NodeStateService } from '../state/node-state.service.js';
 
@@ -72,17 +72,22 @@ export class CoordinatorService {
   }
 
   async put(key: string, body: Readable, meta: UploadMeta): Promise<StoredFile> {
-    this.writableOwners(key);
+    const owners = this.writableOwners(key);
     if (this.config.maxObjectBytes !== undefined && meta.declaredLength !== undefined && meta.declaredLength > this.config.maxObjectBytes) {
       throw new ShoalError('PAYLOAD_TOO_LARGE', `the upload is ${meta.declaredLength} bytes; MAX_OBJECT_BYTES is ${this.config.maxObjectBytes}`);
     }
-    const staged = await this.stage(body, meta);
-    return this.commitUpload(key, staged, meta.contentType);
+    const base = { key, version: this.store.newVersion(), contentType: meta.contentType, updatedAt: Date.now(), deleted: false };
+    const { w } = this.placement.effective();
+    return this.answer(await this.replicator.upload(base, body, this.stageOptions(meta), owners, w), w);
+  }
+
+  private stageOptions(meta: Omit<UploadMeta, 'contentType'>): StageOptions {
+    return { declaredLength: meta.declaredLength, expectedSha256: meta.expectedSha256, maxBytes: this.config.maxObjectBytes };
   }
 
   /** Receives an upload into tmp/ before its key is known (multipart forms may send the key after the file). */
   stage(body: Readable, meta: Omit<UploadMeta, 'contentType'>): Promise<StagedBlob> {
-    return this.store.stage(body, { declaredLength: meta.declaredLength, expectedSha256: meta.expectedSha256, maxBytes: this.config.maxObjectBytes });
+    return this.store.stage(body, this.stageOptions(meta));
   }
 
   async commitUpload(key: string, staged: StagedBlob, contentType: string): Promise<StoredFile> {
@@ -94,23 +99,24 @@ export class CoordinatorService {
       throw err;
     }
     const entry: Entry = { key, version: this.store.newVersion(), sha256: staged.sha256, size: staged.size, contentType, updatedAt: Date.now(), deleted: false };
-    return this.replicate(entry, owners, staged);
+    const { w } = this.placement.effective();
+    return this.answer(await this.replicator.writeStaged(entry, staged, owners, w), w);
   }
 
   async delete(key: string): Promise<void> {
     const owners = this.writableOwners(key);
     const { entry } = await this.locate(key);
     if (!entry || entry.deleted) throw new ShoalError('NOT_FOUND', `no live version of "${key}"`);
-    await this.replicate(tombstone(key, this.store.newVersion(), Date.now()), owners);
+    const { w } = this.placement.effective();
+    this.answer(await this.replicator.write(tombstone(key, this.store.newVersion(), Date.now()), owners, w), w);
   }
 
-  private async replicate(entry: Entry, owners: Member[], staged?: StagedBlob): Promise<StoredFile> {
-    const { w } = this.placement.effective();
-    const outcome = await this.replicator.write(entry, staged, owners, w);
+  /** W acknowledgements make the answer; fewer is 503 (the write may or may not survive, like any quorum store). */
+  private answer(outcome: WriteOutcome, w: number): StoredFile {
     if (!outcome.ok) {
       throw new ShoalError('INSUFFICIENT_REPLICAS', `only ${outcome.acked.length} of the ${w} copies needed could be written; the write may or may not survive`, { retryAfter: 5, replicas: outcome.acked.length }, { 'Retry-After': '5' });
     }
-    return { entry, replicas: outcome.acked.length, nodes: outcome.acked };
+    return { entry: outcome.entry, replicas: outcome.acked.length, nodes: outcome.acked };
   }
 
   /** The newest version of a key among R owners (a tombstone counts), repairing stale owners in the background. */

@@ -8,6 +8,8 @@ import { ShoalError } from '../../common/errors.js';
 import { encodeEntry, ENTRY_HEADER } from '../internal/entry-header.js';
 import type { Entry } from '../storage/entry.js';
 import type { ByteRange } from '../storage/range.js';
+import type { Member } from '../membership/merge.js';
+import { PeerUpload } from './peer-upload.js';
 
 /** Metadata calls should be quick; a peer that does not answer in this time is treated as unreachable. */
 const META_TIMEOUT_MS = 3000;
@@ -29,7 +31,10 @@ export class PeerClientService implements OnModuleDestroy {
   private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64, timeout: IDLE_TIMEOUT_MS });
   private readonly http: AxiosInstance;
 
+  private readonly token: string;
+
   constructor(@Inject(APP_CONFIG) config: NodeConfig) {
+    this.token = config.clusterToken;
     this.http = axios.create({
       httpAgent: this.httpAgent,
       httpsAgent: this.httpsAgent,
@@ -54,6 +59,11 @@ export class PeerClientService implements OnModuleDestroy {
       timeout: 0,
     });
     return res.data;
+  }
+
+  /** Opens one owner's leg of a pipelined upload (see {@link PeerUpload}). */
+  openUpload(peer: Member, entry: Entry): PeerUpload {
+    return new PeerUpload(peer.id, peer.url, entry, this.token, this.httpAgent, IDLE_TIMEOUT_MS);
   }
 
   /** Applies a tombstone (or any entry whose blob the peer already holds). */

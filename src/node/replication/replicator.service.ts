@@ -6,16 +6,18 @@ import { NodeIdentity } from '../identity/node-identity.js';
 import type { Member } from '../membership/merge.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
-import type { StagedBlob } from '../storage/staging.js';
-import { HandoffService } from './handoff.service.js';
+import type { StagedBlob, StageOptions } from '../storage/staging.js';
 import { DeliveryService } from './delivery.service.js';
-import { peerError } from './peer-client.service.js';
+import { HandoffService } from './handoff.service.js';
+import { PeerClientService, peerError } from './peer-client.service.js';
+import type { PeerUpload } from './peer-upload.js';
 import { firstSuccesses } from './quorum.js';
 
 /** After W owners acknowledged, the rest get this long to join in before the client is answered. */
 const STRAGGLER_GRACE_MS = 500;
 
 export interface WriteOutcome {
+  entry: Entry;
   /** owners that hold the entry (or a newer version of the key) durably when the client is answered */
   acked: string[];
   /** true when at least W acknowledged */
@@ -23,9 +25,14 @@ export interface WriteOutcome {
 }
 
 /**
- * Writes an entry to the owners of its key: locally when this node is one, over `/internal/` otherwise, all in
- * parallel. Resolves once W owners hold it durably. Owners that are down or fail get a hint, and the coordinator
- * keeps the bytes until the hint is delivered (hinted handoff).
+ * Writes entries to the owners of their key: locally when this node is one, over `/internal/` otherwise, all in
+ * parallel; resolves once W owners hold an entry durably. Owners that are down or fail get a hint, and the
+ * coordinator keeps the bytes until the hint is delivered (hinted handoff).
+ *
+ * Uploads are pipelined: each chunk of the client's body goes to the local temp file and to every up owner as it
+ * arrives, so a replicated upload takes about as long as one copy instead of two in a row. The owners learn the
+ * SHA-256 and size in trailers once the coordinator has the whole body, hashed and fsynced, and verify them before
+ * committing (DESIGN §3's "each owner re-hashes what it receives and refuses a mismatch").
  */
 @Injectable()
 export class ReplicatorService {
@@ -35,6 +42,7 @@ export class ReplicatorService {
   constructor(
     private readonly self: NodeIdentity,
     private readonly store: LocalStoreService,
+    private readonly peers: PeerClientService,
     private readonly delivery: DeliveryService,
     private readonly handoff: HandoffService,
     metrics: MetricsService,
@@ -47,54 +55,112 @@ export class ReplicatorService {
     });
   }
 
-  async write(entry: Entry, staged: StagedBlob | undefined, owners: Member[], w: number): Promise<WriteOutcome> {
-    const selfOwner = owners.some((o) => o.id === this.self.id);
-    // Remote readers open the staged file before the local commit renames it: an open descriptor survives the rename.
+  /**
+   * Streams an upload to the local store and to the owners at once. `base` is the entry without its content fields;
+   * a failure of the body itself (cut off, checksum, size limit) aborts every leg and nothing is stored anywhere.
+   */
+  async upload(base: Omit<Entry, 'sha256' | 'size'>, body: Readable, opts: StageOptions, owners: Member[], w: number): Promise<WriteOutcome> {
+    const started = Date.now();
+    const remote = owners.filter((o) => o.id !== this.self.id && o.status === 'up');
+    const legs = remote.map((o) => this.peers.openUpload(o, { ...base, sha256: '', size: 0 }));
+    let staged: StagedBlob;
+    try {
+      staged = await this.store.stage(tee(body, legs), opts);
+    } catch (err) {
+      for (const leg of legs) leg.abort(err as Error);
+      throw err;
+    }
+    const entry: Entry = { ...base, sha256: staged.sha256, size: staged.size };
+    const tasks = owners.map((o) => {
+      if (o.id === this.self.id) return this.timed('local', () => this.store.commit(entry, staged), started);
+      const leg = legs.find((l) => l.peerId === o.id);
+      if (!leg) return Promise.reject(new Error('owner is down'));
+      return this.timed('remote', () => leg.finish(entry.sha256, entry.size), started);
+    });
+    return this.settle(entry, owners, tasks, w, staged);
+  }
+
+  /** Writes an entry whose bytes are already staged here (a form upload, whose key may follow the file). */
+  async writeStaged(entry: Entry, staged: StagedBlob, owners: Member[], w: number): Promise<WriteOutcome> {
+    const started = Date.now();
+    // Open the temp file for every remote owner before the local commit renames it: open descriptors survive it.
     const handles: FileHandle[] = [];
-    const bodyFor = async (): Promise<Readable | Buffer | undefined> => {
-      if (!staged) return undefined;
-      if (staged.data) return staged.data;
+    const bodies = new Map<string, Readable | Buffer>();
+    for (const o of owners) {
+      if (o.id === this.self.id || o.status !== 'up') continue;
+      if (staged.data) {
+        bodies.set(o.id, staged.data);
+        continue;
+      }
       const fh = await open(staged.tmpPath!, 'r');
       handles.push(fh);
-      return fh.createReadStream({ autoClose: false, highWaterMark: 256 * 1024 });
-    };
-    const remoteBodies = new Map<string, Readable | Buffer | undefined>();
-    for (const o of owners) if (o.id !== this.self.id && o.status === 'up') remoteBodies.set(o.id, await bodyFor());
-
-    const acked: string[] = [];
-    const tasks = owners.map(async (o) => {
-      const timer = this.latency.startTimer({ target: o.id === this.self.id ? 'local' : 'remote' });
-      try {
-        if (o.id === this.self.id) await this.store.commit(entry, staged);
-        else if (o.status !== 'up') throw new Error('owner is down');
-        else await this.delivery.send(o, entry, remoteBodies.get(o.id));
-        timer({ result: 'ok' });
-        acked.push(o.id);
-        return o.id;
-      } catch (err) {
-        timer({ result: 'error' });
-        this.logger.warn({ key: entry.key, owner: o.id, err: peerError(err) }, 'owner missed a write; hinting');
-        throw err;
-      }
+      bodies.set(o.id, fh.createReadStream({ autoClose: false, highWaterMark: 256 * 1024 }));
+    }
+    const tasks = owners.map((o) => {
+      if (o.id === this.self.id) return this.timed('local', () => this.store.commit(entry, staged), started);
+      const body = bodies.get(o.id);
+      if (!body) return Promise.reject(new Error('owner is down'));
+      return this.timed('remote', () => this.delivery.send(o, entry, body), started);
     });
+    void Promise.allSettled(tasks).then(() => Promise.all(handles.map((fh) => fh.close().catch(() => undefined))));
+    return this.settle(entry, owners, tasks, w, staged);
+  }
+
+  /** Writes a tombstone (or any entry whose bytes every owner already has) to the owners. */
+  async write(entry: Entry, owners: Member[], w: number): Promise<WriteOutcome> {
+    const started = Date.now();
+    const tasks = owners.map((o) => {
+      if (o.id === this.self.id) return this.timed('local', () => this.store.commit(entry), started);
+      if (o.status !== 'up') return Promise.reject(new Error('owner is down'));
+      return this.timed('remote', () => this.delivery.send(o, entry), started);
+    });
+    return this.settle(entry, owners, tasks, w);
+  }
+
+  private async timed(target: 'local' | 'remote', fn: () => Promise<unknown>, started: number): Promise<void> {
+    try {
+      await fn();
+      this.latency.observe({ target, result: 'ok' }, (Date.now() - started) / 1000);
+    } catch (err) {
+      this.latency.observe({ target, result: 'error' }, (Date.now() - started) / 1000);
+      throw err;
+    }
+  }
+
+  /**
+   * Waits for W acknowledgements (then briefly for stragglers), and leaves hints for the owners that missed the
+   * entry. A coordinator that is not an owner keeps the bytes while any hint is pending.
+   */
+  private async settle(entry: Entry, owners: Member[], tasks: Promise<void>[], w: number, staged?: StagedBlob): Promise<WriteOutcome> {
+    const acked: string[] = [];
+    tasks.forEach((t, i) => t.then(() => acked.push(owners[i].id), () => undefined));
     const { quorum, all } = firstSuccesses(tasks, w);
     const ok = await quorum.then(() => true, () => false);
     if (ok) await Promise.race([all, new Promise((r) => setTimeout(r, STRAGGLER_GRACE_MS).unref())]);
     const snapshot = [...acked];
-    // Hints and clean-up run after the answer when stragglers are still going.
+    const selfOwner = owners.some((o) => o.id === this.self.id);
     const finish = all.then(async (results) => {
-      await Promise.all(handles.map((fh) => fh.close().catch(() => undefined)));
       const missed = owners.filter((_, i) => results[i].status === 'rejected');
-      if (missed.length > 0 && !selfOwner) {
+      for (const [i, r] of results.entries()) {
+        if (r.status === 'rejected') this.logger.warn({ key: entry.key, owner: owners[i].id, err: peerError(r.reason) }, 'owner missed a write; hinting');
+      }
+      if (!selfOwner && staged) {
         // Keep the bytes here until every missed owner has them; the hint delivers them.
-        await this.store.commit(entry, staged).catch((err: unknown) => this.logger.error({ key: entry.key, err }, 'could not keep a hinted entry'));
-      } else if (!selfOwner && staged) {
-        await this.store.discard(staged);
+        if (missed.length > 0) await this.store.commit(entry, staged);
+        else await this.store.discard(staged);
       }
       for (const o of missed) await this.handoff.hint(o.id, entry);
     });
-    finish.catch((err: unknown) => this.logger.error({ err }, 'post-write bookkeeping failed'));
-    if (!ok) await finish;
-    return { acked: snapshot, ok };
+    finish.catch((err: unknown) => this.logger.error({ key: entry.key, err }, 'post-write bookkeeping failed'));
+    if (!ok) await finish.catch(() => undefined);
+    return { entry, acked: snapshot, ok };
+  }
+}
+
+/** Passes every chunk of `body` on to the owners' legs (waiting for the slowest that is still healthy). */
+async function* tee(body: Readable, legs: PeerUpload[]): AsyncGenerator<Buffer> {
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (legs.length > 0) await Promise.all(legs.map((l) => l.write(chunk)));
+    yield chunk;
   }
 }

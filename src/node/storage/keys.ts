@@ -31,3 +31,23 @@ export function keyFromPath(rawPath: string): string {
   }
   return validateKey(decoded);
 }
+
+/**
+ * The order keys are stored and listed in: UTF-8 bytes, i.e. code points — what LMDB's key encoding sorts by. Not JS
+ * `<`, which compares UTF-16 code units and puts U+E000–U+FFFF after astral characters (emoji): mixing the two orders
+ * makes a cursor skip keys. Surrogate units are moved above U+E000–U+FFFF, which turns code-unit into code-point order.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit < 0xe000 ? unit + 0x2000 : unit - 0x800;
+}

@@ -12,6 +12,7 @@ import { partitionOf } from '../placement/partition.js';
 import { BlobFiles } from './blob-files.js';
 import type { Entry } from './entry.js';
 import { HybridLogicalClock, type Version } from './hlc.js';
+import { compareKeys } from './keys.js';
 import { MetaStore, type ApplyResult } from './meta-store.js';
 import type { ByteRange } from './range.js';
 import { stageBlob, type StagedBlob, type StageOptions } from './staging.js';
@@ -159,7 +160,7 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
    * Live entries in key order whose key starts with `prefix` and sorts after `after`; at most `limit`.
    */
   listLive(prefix: string, after: string | undefined, limit: number): Entry[] {
-    const start = after !== undefined && after >= prefix ? `${after}\u0000` : prefix;
+    const start = after !== undefined && compareKeys(after, prefix) >= 0 ? `${after}\u0000` : prefix;
     const out: Entry[] = [];
     for (const e of this.meta.scan(start)) {
       if (!e.key.startsWith(prefix)) break;
@@ -172,7 +173,7 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
 
   /** A page of entries (tombstones included) in key order: keys with `prefix`, after `after`, at most `limit`. */
   scanPage(prefix: string, after: string | undefined, limit: number): { entries: Entry[]; truncated: boolean } {
-    const start = after !== undefined && after >= prefix ? `${after}\u0000` : prefix;
+    const start = after !== undefined && compareKeys(after, prefix) >= 0 ? `${after}\u0000` : prefix;
     const entries: Entry[] = [];
     for (const e of this.meta.scan(start, limit + 1)) {
       if (!e.key.startsWith(prefix)) break;

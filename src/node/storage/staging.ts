@@ -25,6 +25,8 @@ export interface StageOptions {
   declaredLength?: number;
   /** MAX_OBJECT_BYTES, enforced while streaming when the length was not declared. */
   maxBytes?: number;
+  /** Last word before the blob is made durable, once hash and size are known (e.g. checking HTTP trailers). */
+  verify?: (sha256: string, size: number) => void;
 }
 
 /**
@@ -40,10 +42,14 @@ export async function stageBlob(source: Readable | AsyncIterable<Buffer>, tmpPat
   let fh: FileHandle | undefined;
   const flush = async () => {
     fh ??= await open(tmpPath, 'wx', 0o600);
-    const buf = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+    // writev: one syscall for the gathered chunks, without copying them into one buffer first.
+    const chunks = pending;
+    const expected = pendingBytes;
     pending = [];
     pendingBytes = 0;
-    await fh.write(buf, 0, buf.length);
+    const { bytesWritten } = await fh.writev(chunks);
+    // Regular files only write short when the disk is full; say so rather than keep a torn file.
+    if (bytesWritten !== expected) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
   };
   try {
     try {
@@ -73,6 +79,7 @@ export async function stageBlob(source: Readable | AsyncIterable<Buffer>, tmpPat
     if (opts.expectedSha256 !== undefined && opts.expectedSha256.toLowerCase() !== sha256) {
       throw new ShoalError('CHECKSUM_MISMATCH', `the body hashes to ${sha256}, not to the declared ${opts.expectedSha256.toLowerCase()}; nothing was stored`);
     }
+    opts.verify?.(sha256, size);
     if (fh === undefined && size <= INLINE_MAX_BYTES) {
       return { sha256, size, data: pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes) };
     }

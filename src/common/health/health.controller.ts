@@ -1,7 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
-import { ProblemDto } from '../http/problem.dto.js';
+import { ApiProblems } from '../http/api-problems.js';
 import { READINESS_CHECKS, type ReadinessCheck } from './readiness.js';
 
 class HealthDto {
@@ -30,7 +30,7 @@ export class HealthController {
   @HealthCheck({ swaggerDocumentation: false })
   @ApiOperation({ summary: 'Readiness: the role can serve traffic', operationId: 'getReadiness' })
   @ApiOkResponse({ type: HealthDto })
-  @ApiServiceUnavailableResponse({ type: ProblemDto, description: 'NOT_READY, with `details` per check' })
+  @ApiProblems('NOT_READY')
   ready(): Promise<HealthCheckResult> {
     return this.health.check(
       this.checks.map((c) => async () => {

@@ -3,6 +3,12 @@ import type { NextFunction, Request, Response } from 'express';
 import { MetricsService } from './metrics.service.js';
 
 /**
+ * Catch-all middleware is mounted as a route as well (nestjs-pino's `{/*splat}`, this one's `*path`), so the
+ * `req.route` of a request that no handler matched is that wildcard: only a handler's own path is a route template.
+ */
+const CATCH_ALL = /^(\{?\/)?\*/;
+
+/**
  * Observes every request by its route template (not the raw URL, which would explode cardinality with keys): its
  * duration, and the bytes of its body and of the answer (what an idle sync round costs is read from these).
  */
@@ -29,7 +35,7 @@ export class HttpMetricsMiddleware implements NestMiddleware {
     }) as Response['end'];
     res.once('close', () => {
       const routePath = (req.route as { path?: string } | undefined)?.path;
-      const route = routePath ? `${req.baseUrl}${routePath}` : 'unmatched';
+      const route = routePath && !CATCH_ALL.test(routePath) ? `${req.baseUrl}${routePath}` : 'unmatched';
       end({ route, status: String(res.statusCode) });
       const received = Number(req.headers['content-length'] ?? 0) || 0;
       this.metrics.httpBytes.inc({ route, direction: 'in' }, received);

@@ -1,13 +1,12 @@
-import { applyDecorators, Controller, Delete, Get, Head, HttpCode, Post, Put, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, Head, HttpCode, Post, Put, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { ProblemDto } from '../../common/http/problem.dto.js';
+import { ApiProblems } from '../../common/http/api-problems.js';
 import { ClientAuthGuard } from './client-auth.guard.js';
 import { FileInfoDto, FileListDto, ListQueryDto } from './files.dto.js';
 import { FilesService, type FileResponse } from './files.service.js';
 
 const KEY_PARAM = { name: 'key', description: 'the file key: 1–1024 bytes of UTF-8, no control characters; `/` allowed (also as %2F)', example: 'docs/hello.txt' };
-const Problems = (...statuses: number[]) => applyDecorators(...statuses.map((status) => ApiResponse({ status, description: 'problem (application/problem+json)', type: ProblemDto })));
 
 /** The raw key of `/v1/files/<key>`: taken from the undecoded URL so that `%2F` and `/` both work and are decoded once. */
 function rawKey(req: Request): string {
@@ -38,7 +37,7 @@ export class FilesController {
   @ApiBody({ description: 'the file bytes; Content-Type is kept', schema: { type: 'string', format: 'binary' } })
   @ApiHeader({ name: 'X-Content-SHA256', required: false, description: 'hex SHA-256 of the body; a mismatch is 400 CHECKSUM_MISMATCH and nothing is stored' })
   @ApiCreatedResponse({ type: FileInfoDto, description: 'stored on `replicas` owners' })
-  @Problems(400, 401, 403, 413, 503, 507)
+  @ApiProblems('INVALID_KEY', 'CHECKSUM_MISMATCH', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'INSUFFICIENT_STORAGE')
   async put(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<FileInfoDto> {
     const info = await this.files.put(rawKey(req), req);
     res.status(201).setHeader('ETag', `"${info.sha256}"`);
@@ -59,7 +58,7 @@ export class FilesController {
     },
   })
   @ApiCreatedResponse({ type: FileInfoDto })
-  @Problems(400, 401, 403, 413, 503, 507)
+  @ApiProblems('MALFORMED_MULTIPART', 'INVALID_KEY', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'INSUFFICIENT_STORAGE')
   async post(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<FileInfoDto> {
     const info = await this.files.postForm(req);
     res.status(201).setHeader('ETag', `"${info.sha256}"`);
@@ -69,7 +68,7 @@ export class FilesController {
   @Get()
   @ApiOperation({ summary: 'List files in key order (cluster-wide, or this node\'s copies with local=true)', operationId: 'listFiles' })
   @ApiOkResponse({ type: FileListDto })
-  @Problems(400, 401, 503)
+  @ApiProblems('VALIDATION_FAILED', 'UNAUTHORIZED', 'INSUFFICIENT_REPLICAS')
   list(@Query() query: ListQueryDto): Promise<FileListDto> {
     return this.files.list(query);
   }
@@ -83,7 +82,7 @@ export class FilesController {
   @ApiOkResponse({ description: 'the file bytes', schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 206, description: 'the requested range', schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 304, description: 'not modified' })
-  @Problems(400, 401, 404, 416, 503)
+  @ApiProblems('INVALID_KEY', 'INVALID_RANGE', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE', 'INSUFFICIENT_REPLICAS')
   async get(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<StreamableFile | undefined> {
     return send(res, await this.files.get(rawKey(req), req.headers, true));
   }
@@ -92,7 +91,7 @@ export class FilesController {
   @ApiOperation({ summary: 'The headers of a download, without the body', operationId: 'headFile' })
   @ApiParam(KEY_PARAM)
   @ApiOkResponse({ description: 'exists' })
-  @ApiResponse({ status: 404, description: 'not found or deleted' })
+  @ApiResponse({ status: 404, description: 'not found or deleted (no body: this is HEAD)' })
   async head(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<void> {
     send(res, await this.files.get(rawKey(req), req.headers, false));
   }
@@ -102,7 +101,7 @@ export class FilesController {
   @ApiOperation({ summary: 'Delete a file (a tombstone propagated to every owner)', operationId: 'deleteFile' })
   @ApiParam(KEY_PARAM)
   @ApiNoContentResponse({ description: 'deleted' })
-  @Problems(400, 401, 403, 404, 503)
+  @ApiProblems('INVALID_KEY', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'INSUFFICIENT_REPLICAS')
   delete(@Req() req: Request): Promise<void> {
     return this.files.delete(rawKey(req));
   }

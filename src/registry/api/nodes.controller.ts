@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
-import { ProblemDto } from '../../common/http/problem.dto.js';
+import { ApiProblems } from '../../common/http/api-problems.js';
 import { HeartbeatDto, MembershipDto, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
 import { RegistryStoreService } from '../membership/registry-store.service.js';
 
@@ -15,8 +15,7 @@ export class NodesController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Register a storage node (or re-register it)', operationId: 'registerNode' })
   @ApiCreatedResponse({ type: MembershipDto, description: 'the membership list after registration' })
-  @ApiUnauthorizedResponse({ type: ProblemDto })
-  @ApiConflictResponse({ type: ProblemDto, description: 'PARTITION_BITS_MISMATCH' })
+  @ApiProblems('VALIDATION_FAILED', 'UNAUTHORIZED', 'PARTITION_BITS_MISMATCH')
   register(@Body() dto: RegisterNodeDto): Promise<MembershipDto> {
     return this.store.register(dto);
   }
@@ -26,8 +25,7 @@ export class NodesController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Heartbeat; answers the membership list and its epoch', operationId: 'heartbeat' })
   @ApiOkResponse({ type: MembershipDto })
-  @ApiNotFoundResponse({ type: ProblemDto, description: 'NODE_NOT_FOUND: the node must register again' })
-  @ApiUnauthorizedResponse({ type: ProblemDto })
+  @ApiProblems('VALIDATION_FAILED', 'UNAUTHORIZED', 'NODE_NOT_FOUND')
   heartbeat(@Param('id') id: string, @Body() dto: HeartbeatDto): MembershipDto {
     return this.store.heartbeat(id, dto);
   }
@@ -45,8 +43,7 @@ export class NodesController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Graceful leave: forget the node', operationId: 'removeNode' })
   @ApiNoContentResponse({ description: 'removed' })
-  @ApiNotFoundResponse({ type: ProblemDto })
-  @ApiUnauthorizedResponse({ type: ProblemDto })
+  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND')
   remove(@Param('id') id: string): Promise<void> {
     return this.store.remove(id);
   }

@@ -136,6 +136,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
   }
 
   membership(): MembershipDto {
+    this.sweep(); // so a status and its epoch never disagree, even between sweeps
     const now = Date.now();
     const nodes = [...this.nodes.values()]
       .sort((a, b) => a.id.localeCompare(b.id))

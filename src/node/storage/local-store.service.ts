@@ -48,6 +48,9 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
     const counters = () => this.meta?.counters() ?? { files: 0, bytes: 0 };
     metrics.gauge({ name: 'shoal_node_files', help: 'live files held on this node', collect() { this.set(counters().files); } });
     metrics.gauge({ name: 'shoal_node_bytes', help: 'bytes of live files held on this node', collect() { this.set(counters().bytes); } });
+    const stats = () => this.stats();
+    metrics.gauge({ name: 'shoal_node_free_bytes', help: 'free bytes on the filesystem of DATA_DIR', async collect() { this.set((await stats()).freeBytes); } });
+    metrics.gauge({ name: 'shoal_node_capacity_bytes', help: 'size of the filesystem of DATA_DIR', async collect() { this.set((await stats()).capacityBytes); } });
   }
 
   async onModuleInit(): Promise<void> {

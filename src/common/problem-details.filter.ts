@@ -84,7 +84,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const ctx = host.switchToHttp();
     const req = ctx.getRequest<Request>();
     const res = ctx.getResponse<Response>();
-    const { doc, headers } = toProblem(err, this.logger);
+    // Express decodes route parameters itself: a malformed escape in a file key fails there, before our key check.
+    // (Nest hands that on as a BadRequestException caused by the URIError.)
+    const cause = err instanceof HttpException ? err.cause : err;
+    const badKey = cause instanceof URIError && /^\/v1\/files\//.test(req.originalUrl ?? '');
+    const { doc, headers } = badKey
+      ? { doc: problem('INVALID_KEY', 'the key is not valid percent-encoded UTF-8'), headers: {} }
+      : toProblem(err, this.logger);
     doc.instance = req.originalUrl?.split('?')[0];
     if (doc.status === HttpStatus.INTERNAL_SERVER_ERROR) this.logger.warn({ path: doc.instance }, 'answered 500');
     sendProblem(res, doc, headers);

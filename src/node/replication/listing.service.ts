@@ -4,6 +4,7 @@ import { NodeIdentity } from '../identity/node-identity.js';
 import { MembershipService } from '../membership/membership.service.js';
 import { PlacementService } from '../placement/placement.service.js';
 import { compareVersions } from '../storage/hlc.js';
+import { compareKeys } from '../storage/keys.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { PeerClientService } from './peer-client.service.js';
@@ -39,7 +40,10 @@ export class ListingService {
   }
 
   async listCluster(prefix: string, after: string | undefined, limit: number): Promise<Page> {
-    const others = this.membership.placementMembers().filter((m) => m.id !== this.self.id && m.status === 'up');
+    const members = this.membership.placementMembers().filter((m) => m.id !== this.self.id);
+    const others = members.filter((m) => m.status === 'up');
+    // Down members hold copies too: they count as unanswered, or keys whose owners are all down would silently vanish.
+    const down = members.length - others.length;
     const items: Entry[] = [];
     let cursor = after;
     for (let step = 0; step < MAX_STEPS; step++) {
@@ -47,7 +51,7 @@ export class ListingService {
         Promise.resolve(this.store.scanPage(prefix, cursor, SCAN_PAGE)),
         ...others.map((m) => this.peers.scan(m.url, prefix, cursor, SCAN_PAGE)),
       ]);
-      const failed = pages.filter((p) => p.status === 'rejected').length;
+      const failed = down + pages.filter((p) => p.status === 'rejected').length;
       if (failed >= this.placement.effective().n) {
         throw new ShoalError('INSUFFICIENT_REPLICAS', `${failed} nodes did not answer; the listing would be incomplete`, { retryAfter: 2 }, { 'Retry-After': '2' });
       }
@@ -63,15 +67,17 @@ export class ListingService {
         // Past the last key of a truncated page this node's entries are unknown: merge only up to the smallest such key.
         if (truncated && entries.length > 0) {
           const last = entries[entries.length - 1].key;
-          if (boundary === undefined || last < boundary) boundary = last;
+          if (boundary === undefined || compareKeys(last, boundary) < 0) boundary = last;
         }
       }
-      const keys = [...newest.keys()].filter((k) => boundary === undefined || k <= boundary).sort();
+      // LMDB's order (UTF-8 bytes), not JavaScript's UTF-16 one, or the cursor would skip keys.
+      const keys = [...newest.keys()].filter((k) => boundary === undefined || compareKeys(k, boundary) <= 0).sort(compareKeys);
       for (const k of keys) {
         const e = newest.get(k)!;
         if (e.deleted) continue;
         items.push(e);
-        if (items.length === limit) return { items, more: true };
+        // One more than asked tells whether a next page exists, so the last page carries no cursor.
+        if (items.length > limit) return { items: items.slice(0, limit), more: true };
       }
       if (boundary === undefined) return { items, more: false };
       cursor = boundary;

@@ -31,8 +31,8 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
   private meta!: MetaStore;
   readonly files: BlobFiles;
   readonly clock: HybridLogicalClock;
-  /** Blobs placed on disk whose metadata commit is still under way: never unlink these. */
-  private readonly inFlight = new Map<string, number>();
+  /** Per-blob locks: placing a file with its reference, and freeing it when unreferenced, never interleave. */
+  private readonly blobLocks = new Map<string, Promise<void>>();
   private readonly corruptions;
   /** Called when a read finds a corrupt blob (the sync layer subscribes to re-fetch it). */
   onCorrupt?: (entry: Entry) => void;
@@ -94,23 +94,21 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
    */
   async commit(entry: Entry, staged?: StagedBlob): Promise<ApplyResult> {
     this.clock.observe(entry.version);
-    const sha = entry.deleted ? undefined : entry.sha256;
-    if (sha) this.inFlight.set(sha, (this.inFlight.get(sha) ?? 0) + 1);
-    let result: ApplyResult;
-    try {
-      if (sha && staged?.tmpPath) await this.files.place(staged.tmpPath, sha);
-      result = await this.meta.apply(entry, this.partitionOf(entry.key), staged?.data);
-    } finally {
-      if (sha) {
-        const n = (this.inFlight.get(sha) ?? 1) - 1;
-        if (n > 0) this.inFlight.set(sha, n);
-        else this.inFlight.delete(sha);
-      }
+    const partition = this.partitionOf(entry.key);
+    if (entry.deleted) {
+      const result = await this.meta.apply(entry, partition);
+      await this.freeUnreferenced(result.freed);
+      return result;
     }
-    const candidates = [...result.freed];
+    const sha = entry.sha256;
+    // Placing the file and committing its reference happen under the blob's lock, so a concurrent delete that drops
+    // the last reference to the same content can never unlink the file between the two.
+    const result = await this.withBlobLock(sha, async () => {
+      if (staged?.tmpPath) await this.files.place(staged.tmpPath, sha);
+      return this.meta.apply(entry, partition, staged?.data);
+    });
     // A blob placed for an entry that lost the version race is referenced by nobody.
-    if (sha && !result.applied) candidates.push(sha);
-    await this.freeUnreferenced(candidates);
+    await this.freeUnreferenced(result.applied ? result.freed : [...result.freed, sha]);
     return result;
   }
 
@@ -237,9 +235,22 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
 
   private async freeUnreferenced(shas: string[]): Promise<void> {
     for (const sha of shas) {
-      if (this.inFlight.has(sha) || this.meta.refCount(sha) > 0) continue;
-      await this.files.remove(sha).catch((err: unknown) => this.logger.warn({ err, sha }, 'could not remove an unreferenced blob'));
+      await this.withBlobLock(sha, async () => {
+        if (this.meta.refCount(sha) > 0) return;
+        await this.files.remove(sha).catch((err: unknown) => this.logger.warn({ err, sha }, 'could not remove an unreferenced blob'));
+      });
     }
+  }
+
+  /** Runs `fn` after every earlier holder of the same blob's lock (a promise chain per SHA-256). */
+  private withBlobLock<T>(sha: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.blobLocks.get(sha) ?? Promise.resolve()).then(fn);
+    const tail = run.then(() => undefined, () => undefined);
+    this.blobLocks.set(sha, tail);
+    void tail.then(() => {
+      if (this.blobLocks.get(sha) === tail) this.blobLocks.delete(sha);
+    });
+    return run;
   }
 
   /** Blobs left on disk by a crash between rename and commit (or between commit and unlink). */

@@ -6,7 +6,7 @@ import { ClientAuthGuard } from './client-auth.guard.js';
 import { FileInfoDto, FileListDto, ListQueryDto } from './files.dto.js';
 import { FilesService, type FileResponse } from './files.service.js';
 
-const KEY_PARAM = { name: 'key', description: 'the file key: 1–1024 bytes of UTF-8, no control characters; `/` allowed (also as %2F)', example: 'docs/hello.txt' };
+const KEY_PARAM = { name: 'key', type: String, description: 'the file key: 1–1024 bytes of UTF-8, no control characters; `/` allowed (also as %2F)', example: 'docs/hello.txt' };
 
 /** The raw key of `/v1/files/<key>`: taken from the undecoded URL so that `%2F` and `/` both work and are decoded once. */
 function rawKey(req: Request): string {

@@ -1,0 +1,68 @@
+import { UsageError } from './cli-errors.js';
+
+/*
+ * The only place the CLI reads `process.env`. The project rule is that only src/config reads the environment; that
+ * rule is about the server, whose whole configuration is validated once at start-up (DESIGN.md §1). The `shoal` CLI is
+ * a separate program whose environment is its own — SHOAL_URL, SHOAL_TOKEN and SHOAL_REGISTRY mean nothing to a
+ * registry or a node — so it reads them here, once, and passes a typed CliConfig down. (Whether this file moves
+ * under src/config is still to be decided.)
+ */
+
+export const DEFAULT_NODE_URL = 'http://127.0.0.1:4001';
+export const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:3000';
+
+/** The CLI's environment variables, as set (an empty value counts as unset). */
+export interface CliEnv {
+  SHOAL_URL?: string;
+  SHOAL_TOKEN?: string;
+  SHOAL_REGISTRY?: string;
+}
+
+export function readCliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
+  const pick = (name: keyof CliEnv) => (env[name] ? env[name] : undefined);
+  return { SHOAL_URL: pick('SHOAL_URL'), SHOAL_TOKEN: pick('SHOAL_TOKEN'), SHOAL_REGISTRY: pick('SHOAL_REGISTRY') };
+}
+
+/** The global options as commander parsed them. */
+export interface GlobalOptions {
+  url?: string;
+  token?: string;
+  registry?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** What every command runs with: an option wins over its variable, which wins over the default. */
+export interface CliConfig {
+  /** A node's base URL (`--url`, SHOAL_URL). */
+  url: string;
+  /** Bearer token for the client API (`--token`, SHOAL_TOKEN). */
+  token?: string;
+  /** A registry's base URL (`--registry`, SHOAL_REGISTRY), for `nodes` and `status`. */
+  registryUrl: string;
+  /** Machine output: JSON on stdout, no progress bars. */
+  json: boolean;
+  /** No progress bars and no confirmations; results and errors are still printed. */
+  quiet: boolean;
+}
+
+export function resolveCliConfig(options: GlobalOptions, env: CliEnv = readCliEnv()): CliConfig {
+  return {
+    url: checkUrl(options.url ?? env.SHOAL_URL ?? DEFAULT_NODE_URL, options.url ? '--url' : 'SHOAL_URL'),
+    token: options.token || env.SHOAL_TOKEN,
+    registryUrl: checkUrl(options.registry ?? env.SHOAL_REGISTRY ?? DEFAULT_REGISTRY_URL, options.registry ? '--registry' : 'SHOAL_REGISTRY'),
+    json: options.json ?? false,
+    quiet: options.quiet ?? false,
+  };
+}
+
+function checkUrl(value: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${source} is not a URL: ${value}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${source} must be an http: or https: URL, not ${value}`);
+  return value;
+}

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, Param, Post, Put, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Put, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
@@ -25,6 +25,7 @@ export class InternalController {
   }
 
   @Post('versions')
+  @HttpCode(200) // a query, not a creation
   versions(@Body() dto: VersionsRequestDto): VersionsResponseDto {
     return this.internal.versions(dto.keys);
   }

@@ -33,6 +33,8 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
   private known = false;
   private timer?: NodeJS.Timeout;
   private beating = false;
+  /** The heartbeat round in flight, if any; the graceful leave waits for it (see beforeApplicationShutdown). */
+  private round: Promise<void> = Promise.resolve();
   private stopped = false;
 
   /** Emits the merged member list whenever an id, url or status changes. */
@@ -88,6 +90,9 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    // A heartbeat still in flight must reach the registries before the leave: answered 404 after it, it would make
+    // this node register again and stay listed (down, then dead) although it is gone.
+    await this.round;
     await Promise.allSettled(
       this.registries.map((r) =>
         r.client.leave(this.self.id).then(
@@ -125,6 +130,14 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
   async beat(): Promise<void> {
     if (this.beating || this.stopped) return;
     this.beating = true;
+    this.round = this.beatRound().finally(() => {
+      this.beating = false;
+    });
+    return this.round;
+  }
+
+  /** Never rejects: a failure is logged and the next round tries again. */
+  private async beatRound(): Promise<void> {
     try {
       const stats = await this.statsSource.stats();
       await Promise.all(this.registries.map((r) => this.beatOne(r, stats)));
@@ -132,8 +145,6 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
       if (answers.length > 0) await this.publish(mergeMemberships(answers));
     } catch (err) {
       this.logger.error({ err }, 'heartbeat round failed');
-    } finally {
-      this.beating = false;
     }
   }
 
@@ -141,6 +152,7 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
     try {
       let answer = r.registered ? await r.client.heartbeat(this.self.id, { freeBytes: stats.freeBytes, files: stats.files, usedBytes: stats.usedBytes }) : undefined;
       if (!answer) {
+        if (this.stopped) return; // leaving: never register again on the way out
         answer = await r.client.register({
           id: this.self.id,
           url: this.self.url,

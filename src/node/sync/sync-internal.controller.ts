@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, ParseIntPipe, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, ParseIntPipe, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { IsString, MaxLength } from 'class-validator';
 import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
@@ -18,6 +18,7 @@ export class SyncInternalController {
   constructor(private readonly sync: AntiEntropyService) {}
 
   @Post('digests')
+  @HttpCode(200) // a comparison, not a creation
   digests(@Body() dto: DigestRequestDto): { equal: boolean; digests?: Record<string, string> } {
     return this.sync.answerDigests(dto.partitions, dto.root);
   }

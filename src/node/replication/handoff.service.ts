@@ -100,7 +100,7 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
       const member = members.get(target);
       if (!member || member.status === 'dead') {
         // The owner left the placement: its replacement owners need the entry instead.
-        await this.db.remove([target, key]);
+        await this.removeIfNotNewer([target, key], entry.version);
         for (const o of this.placement.ownersOfKey(key)) if (o.id !== this.self.id) await this.db.put([o.id, key], entry.version);
         continue;
       }
@@ -111,10 +111,22 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
         this.logger.debug({ key, target, err: peerError(err) }, 'hint not delivered yet');
         continue;
       }
-      await this.db.remove([target, key]);
+      await this.removeIfNotNewer([target, key], entry.version);
       this.delivered.inc();
       await this.dropIfOnlyHeldForOthers(entry, [...members.keys()]);
     }
+  }
+
+  /**
+   * Removes a hint once `delivered` reached its owner — unless a newer write missed the same owner meanwhile and
+   * replaced the hint, which must then stay for the next round.
+   */
+  private removeIfNotNewer(hint: HintKey, delivered: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const pending = this.db.get(hint);
+      if (pending === undefined || pending > delivered) return false;
+      return this.db.removeSync(hint);
+    });
   }
 
   private async dropIfOnlyHeldForOthers(entry: Entry, memberIds: string[]): Promise<void> {

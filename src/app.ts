@@ -1,115 +1,22 @@
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { Socket } from 'node:net';
-import { type NestApplicationOptions, ValidationPipe } from '@nestjs/common';
+import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import express from 'express';
 import { Logger } from 'nestjs-pino';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import type { AppConfig } from './config/app-config.js';
-import { problem, ProblemDetailsFilter } from './common/problem-details.filter.js';
+import { ProblemDetailsFilter } from './common/problem-details.filter.js';
+import { bearerToken, tokenEquals } from './common/auth/bearer.js';
 import { buildOpenApi, serveOpenApi } from './common/http/openapi.js';
-import { ShoalError, type ShoalErrorCode } from './common/errors.js';
+import { ShoalExpressAdapter } from './common/http/shoal-express-adapter.js';
+import { ShoalError } from './common/errors.js';
 import { AppModule } from './app.module.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Routes whose body is file bytes: no body parser may touch them (they are streamed). */
 const RAW_BODY = /^\/(v1\/files|internal\/(entries|blobs))(\/|$|\?)/;
-
-/**
- * Limits of the HTTP server against slow and oversized clients: internal constants, not configuration. A client that
- * trickles its request head, stalls or trickles its body, or connects and sends nothing is cut within about
- * `HEADERS_TIMEOUT_MS` (+ one check interval) or `BODY_WINDOW_MS` (+ one tick) — well under 30 s.
- */
-export const HTTP_LIMITS = {
-  /** The request line and headers must have arrived this long after the request (or connection) started: else 408. */
-  HEADERS_TIMEOUT_MS: 10_000,
-  /** How often Node checks that deadline (its default, 30 s, would let a slow head linger up to 40 s). */
-  CONNECTIONS_CHECKING_INTERVAL_MS: 1_000,
-  /** Request line + headers larger than this are answered 431 (Node's default, stated so that it is not lost). */
-  MAX_HEADER_BYTES: 16 * 1024,
-  /** A request body must bring at least BODY_MIN_BYTES per BODY_WINDOW_MS while the server waits for it, else it is cut. */
-  BODY_WINDOW_MS: 10_000,
-  BODY_MIN_BYTES: 1024,
-  BODY_TICK_MS: 1_000,
-} as const;
-
-/** Answers for what Node's HTTP parser refuses before any route sees it, as problem documents like every other error. */
-const CLIENT_ERROR_CODES: Record<string, ShoalErrorCode> = {
-  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'PAYLOAD_TOO_LARGE',
-  ERR_HTTP_REQUEST_TIMEOUT: 'TIMEOUT',
-};
-
-/**
- * The server's 'clientError' (unparseable request, head too large, head too slow): a problem+json answer when nothing
- * has been answered on the connection yet, then the connection is closed — as Node does by default, but in our format.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  const inFlight = (socket as Socket & { _httpMessage?: http.ServerResponse })._httpMessage;
-  if (err.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
-    const code = CLIENT_ERROR_CODES[err.code ?? ''] ?? 'BAD_REQUEST';
-    const detail = code === 'TIMEOUT' ? 'the request took too long to arrive' : code === 'HEADERS_TOO_LARGE' ? `the request head exceeds ${HTTP_LIMITS.MAX_HEADER_BYTES} bytes` : `malformed HTTP request (${err.code ?? err.message})`;
-    const doc = problem(code, detail);
-    const body = JSON.stringify(doc);
-    socket.write(`HTTP/1.1 ${doc.status} ${doc.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-  }
-  socket.destroy();
-}
-
-/**
- * Cuts a request whose body stalls or trickles: every BODY_WINDOW_MS in which the server was waiting for the body
- * (nothing buffered unread) and fewer than BODY_MIN_BYTES arrived. Time the server itself spends not reading (a slow
- * disk or peer applying backpressure) does not count against the client. Node's requestTimeout alone would allow 5 min.
- */
-function watchBody(req: http.IncomingMessage): void {
-  const length = req.headers['content-length'];
-  if (req.complete || (req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0'))) return;
-  const socket = req.socket;
-  let windowStart = Date.now();
-  let windowBytes = socket.bytesRead;
-  const timer = setInterval(() => {
-    if (req.complete || socket.destroyed) {
-      clearInterval(timer);
-      return;
-    }
-    const now = Date.now();
-    if (req.readableLength > 0 || socket.bytesRead - windowBytes >= HTTP_LIMITS.BODY_MIN_BYTES) {
-      windowStart = now; // the server is behind, or the client keeps up: a new window starts
-      windowBytes = socket.bytesRead;
-    } else if (now - windowStart >= HTTP_LIMITS.BODY_WINDOW_MS) {
-      clearInterval(timer);
-      socket.destroy(); // the upload fails as cut off: its temp file is removed, nothing is stored
-    }
-  }, HTTP_LIMITS.BODY_TICK_MS).unref();
-  req.once('close', () => clearInterval(timer));
-}
-
-/**
- * Express on an http.Server created with Shoal's limits: Nest's adapter calls createServer without options, and the
- * connection-checking interval can only be set there. (createApp passes no httpsOptions, return503OnClosing or
- * forceCloseConnections, which the base class would handle.)
- */
-class ShoalExpressAdapter extends ExpressAdapter {
-  override initHttpServer(_options: NestApplicationOptions): void {
-    const app = this.getInstance<express.Express>();
-    const server = http.createServer(
-      {
-        headersTimeout: HTTP_LIMITS.HEADERS_TIMEOUT_MS,
-        connectionsCheckingInterval: HTTP_LIMITS.CONNECTIONS_CHECKING_INTERVAL_MS,
-        maxHeaderSize: HTTP_LIMITS.MAX_HEADER_BYTES,
-      },
-      (req, res) => {
-        watchBody(req);
-        app(req, res);
-      },
-    );
-    server.on('clientError', answerClientError);
-    this.setHttpServer(server);
-  }
-}
 
 export interface CreatedApp {
   app: NestExpressApplication;
@@ -131,7 +38,9 @@ export async function createApp(config: AppConfig, opts: { logger?: boolean } = 
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   const json = express.json({ limit: '4mb', type: ['application/json', 'application/*+json'] });
-  app.use((req: express.Request, res: express.Response, next: express.NextFunction) => (RAW_BODY.test(req.url) ? next() : json(req, res, next)));
+  // Internal routes parse nothing for a caller without the cluster token: the guard answers 401 before any work.
+  const unauthenticatedInternal = (req: express.Request) => req.url.startsWith('/internal/') && !tokenEquals(bearerToken(req) ?? '', config.clusterToken);
+  app.use((req: express.Request, res: express.Response, next: express.NextFunction) => (RAW_BODY.test(req.url) || unauthenticatedInternal(req) ? next() : json(req, res, next)));
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true, exceptionFactory: (errors) => new ShoalError('VALIDATION_FAILED', 'the request did not pass validation', { errors: errors.flatMap((e) => Object.values(e.constraints ?? {}).map((m) => m)) }) }));
   app.enableShutdownHooks();

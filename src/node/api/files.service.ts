@@ -6,6 +6,8 @@ import { CoordinatorService, type StoredFile } from '../replication/coordinator.
 import { ListingService } from '../replication/listing.service.js';
 import type { Entry } from '../storage/entry.js';
 import { keyFromPath, validateKey } from '../storage/keys.js';
+import { LocalStoreService } from '../storage/local-store.service.js';
+import type { StagedBlob } from '../storage/staging.js';
 import { parseRange } from '../storage/range.js';
 import type { FileInfoDto, FileItemDto, FileListDto, ListQueryDto } from './files.dto.js';
 import { parseMultipart } from './multipart.js';
@@ -24,6 +26,7 @@ export class FilesService {
   constructor(
     private readonly coordinator: CoordinatorService,
     private readonly listing: ListingService,
+    private readonly store: LocalStoreService,
   ) {}
 
   async put(rawKey: string, req: UploadRequest): Promise<FileInfoDto> {
@@ -37,8 +40,16 @@ export class FilesService {
   }
 
   async postForm(req: UploadRequest): Promise<FileInfoDto> {
-    const { result, fields } = await parseMultipart(req, async (file) => ({ file, staged: await this.coordinator.stage(file.stream, {}) }));
-    const key = validateKey(fields.key || result.file.filename);
+    // A form that fails after its file was staged (a second file, a bad key field) must not leave the file in tmp/.
+    const discard = (r: { staged: StagedBlob }) => this.store.discard(r.staged);
+    const { result, fields } = await parseMultipart(req, async (file) => ({ file, staged: await this.coordinator.stage(file.stream, {}) }), discard);
+    let key: string;
+    try {
+      key = validateKey(fields.key || result.file.filename);
+    } catch (err) {
+      await discard(result);
+      throw err;
+    }
     return toInfo(await this.coordinator.commitUpload(key, result.staged, result.file.contentType));
   }
 

@@ -12,8 +12,14 @@ export interface MultipartFile {
 /**
  * Streams a multipart/form-data upload (field `file`, optional field `key`) through busboy. The file stream is handed
  * to `consume` as soon as it starts — it is never buffered — and the `key` field may come before or after it.
+ * When the form fails (malformed, cut off, a second file, a field too long), a file still streaming is destroyed so
+ * that `consume` fails and cleans up, and a result `consume` already produced is handed to `discard`.
  */
-export function parseMultipart<T>(req: Readable & { headers: IncomingHttpHeaders }, consume: (file: MultipartFile) => Promise<T>): Promise<{ result: T; fields: Record<string, string> }> {
+export function parseMultipart<T>(
+  req: Readable & { headers: IncomingHttpHeaders },
+  consume: (file: MultipartFile) => Promise<T>,
+  discard: (result: T) => Promise<unknown> = async () => undefined,
+): Promise<{ result: T; fields: Record<string, string> }> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -24,10 +30,13 @@ export function parseMultipart<T>(req: Readable & { headers: IncomingHttpHeaders
     }
     const fields: Record<string, string> = {};
     let pending: Promise<T> | undefined;
+    let fileStream: Readable | undefined;
     let failed = false;
     const fail = (err: unknown) => {
       if (failed) return;
       failed = true;
+      fileStream?.destroy();
+      pending?.then(discard).catch(() => undefined);
       req.unpipe(bb);
       req.resume();
       reject(err);
@@ -42,6 +51,7 @@ export function parseMultipart<T>(req: Readable & { headers: IncomingHttpHeaders
         fail(new ShoalError('MALFORMED_MULTIPART', `unexpected file field "${name}"; send exactly one field named "file"`));
         return;
       }
+      fileStream = stream;
       pending = consume({ stream, filename: info.filename ?? '', contentType: info.mimeType ?? 'application/octet-stream' });
       pending.catch(fail);
     });

@@ -9,6 +9,7 @@ describe('keys', () => {
     ['a//b', 'a//b'],
     ['%F0%9F%90%9F.bin', '🐟.bin'],
     ['sp%20ace', 'sp ace'],
+    ['%EF%BF%BD', '\ufffd'], // U+FFFD is valid UTF-8 like any other character
   ])('accepts %s as %s', (raw, key) => {
     expect(keyFromPath(raw)).toBe(key);
   });

@@ -11,7 +11,6 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 export function validateKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0) throw new ShoalError('INVALID_KEY', 'the key must not be empty');
   if (!key.isWellFormed()) throw new ShoalError('INVALID_KEY', 'the key is not valid UTF-8');
-  if (key.includes('\ufffd')) throw new ShoalError('INVALID_KEY', 'the key is not valid UTF-8');
   if (CONTROL.test(key)) throw new ShoalError('INVALID_KEY', 'the key must not contain control characters');
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes > MAX_KEY_BYTES) throw new ShoalError('INVALID_KEY', `the key is ${bytes} bytes; at most ${MAX_KEY_BYTES} are allowed`);

@@ -134,11 +134,14 @@ export class CoordinatorService {
       throw new ShoalError('INSUFFICIENT_REPLICAS', `fewer than ${r} owners of this key answered (${peerError(err)})`, { retryAfter: 2 }, { 'Retry-After': '2' });
     });
     // A coordinator that is not an owner may still hold a hinted copy.
-    const local = this.state.recovering ? undefined : this.store.get(key);
+    const recovering = this.state.recovering;
+    const local = recovering ? undefined : this.store.get(key);
     let newest: Entry | undefined = local ?? undefined;
-    for (const a of answers) if (a.entry && (!newest || compareVersions(a.entry.version, newest.version) > 0)) newest = a.entry;
+    // Recovering since the question was asked (the process was paused meanwhile): its own answer no longer counts.
+    const trusted = recovering ? answers.filter((a) => a.member.id !== this.self.id) : answers;
+    for (const a of trusted) if (a.entry && (!newest || compareVersions(a.entry.version, newest.version) > 0)) newest = a.entry;
     if (newest) void all.then((results) => this.repair(newest, results)).catch((err: unknown) => this.logger.warn({ err }, 'read-repair failed'));
-    const holders = answers.filter((a) => a.entry && newest && a.entry.version === newest.version).map((a) => a.member);
+    const holders = trusted.filter((a) => a.entry && newest && a.entry.version === newest.version).map((a) => a.member);
     return { entry: newest, holders };
   }
 
@@ -165,6 +168,7 @@ export class CoordinatorService {
 
   /** Read-repair: owners that answered with an older version or nothing get the newest one. */
   private async repair(newest: Entry, results: PromiseSettledResult<Answer>[]): Promise<void> {
+    if (this.state.recovering) return; // a recovering node pushes nothing (DESIGN §3)
     const local = this.store.get(newest.key);
     const haveLocally = local?.version === newest.version && (newest.deleted || (await this.store.hasBlob(newest.sha256)));
     for (const r of results) {

@@ -11,13 +11,29 @@ export type NodeLifecycle = 'starting' | 'recovering' | 'ready';
 @Injectable()
 export class NodeStateService {
   private readonly state = new BehaviorSubject<NodeLifecycle>('ready');
+  private staleCheck?: () => boolean;
 
   get current(): NodeLifecycle {
+    this.recheck();
     return this.state.value;
   }
 
   get recovering(): boolean {
+    this.recheck();
     return this.state.value === 'recovering';
+  }
+
+  /**
+   * How to tell that this node has been out of contact with its co-owners for too long (the recovery layer knows).
+   * It is asked whenever the state is read, not only when a sync round starts: a process that was paused serves the
+   * requests queued meanwhile before any timer of its own runs, and those must already see `recovering`.
+   */
+  watchStaleness(check: () => boolean): void {
+    this.staleCheck = check;
+  }
+
+  private recheck(): void {
+    if (this.state.value === 'ready' && this.staleCheck?.()) this.state.next('recovering');
   }
 
   set(next: NodeLifecycle): void {

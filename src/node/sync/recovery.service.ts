@@ -27,6 +27,8 @@ export class RecoveryService implements OnModuleInit {
   private readonly logger = new Logger(RecoveryService.name);
   private meta!: Database<SyncMeta, string>;
   private quarantine!: Database<Entry, string>;
+  /** In memory too: it is checked on every read of the node state. */
+  private lastFull?: number;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: NodeConfig,
@@ -44,19 +46,31 @@ export class RecoveryService implements OnModuleInit {
   onModuleInit(): void {
     this.meta = this.store.auxiliary<SyncMeta, string>('sync');
     this.quarantine = this.store.auxiliary<Entry, string>('quarantine');
+    this.lastFull = this.meta.get('state')?.lastFullSyncAt;
+    // An empty store has nothing to resurrect: it counts as in sync from now (else its first write makes it stale).
+    if (this.lastFull === undefined && this.store.entryCount() === 0) {
+      this.lastFull = Date.now();
+      this.meta.putSync('state', { lastFullSyncAt: this.lastFull });
+    }
     if (this.isStale(Date.now())) {
       this.state.set('recovering');
       this.logger.warn({ lastFullSyncAt: this.lastFullSyncAt() }, 'out of contact with co-owners for longer than TOMBSTONE_TTL_MS: recovering before serving');
     }
+    // From now on every read of the node state checks this (a paused process must not serve what it queued as ready).
+    this.state.watchStaleness(() => {
+      if (!this.isStale(Date.now())) return false;
+      this.logger.warn({ lastFullSyncAt: this.lastFull }, 'no complete sync within TOMBSTONE_TTL_MS: recovering before serving again');
+      return true;
+    });
   }
 
   lastFullSyncAt(): number | undefined {
-    return this.meta.get('state')?.lastFullSyncAt;
+    return this.lastFull;
   }
 
   /** True when this node holds data and has not completed a comparison with its co-owners within the TTL. */
   isStale(now: number): boolean {
-    const last = this.lastFullSyncAt();
+    const last = this.lastFull;
     if (last === undefined) return this.store.entryCount() > 0;
     return now - last > this.config.tombstoneTtlMs;
   }
@@ -70,14 +84,20 @@ export class RecoveryService implements OnModuleInit {
   }
 
   /** Called after each round: records a complete comparison, and ends recovery when it was one. */
-  async afterRound(report: RoundReport, owned: number[], startedAt: number): Promise<void> {
+  async afterRound(report: RoundReport, owned: number[], startedAt: number, recoveringAtStart = this.state.recovering): Promise<void> {
     const complete = owned.every((p) => report.covered.has(p));
     if (!complete) return;
-    if (this.state.recovering) {
+    const recovering = this.state.recovering;
+    // Turned stale during this round (the process was paused mid-round): what it compared predates the pause.
+    if (recovering && !recoveringAtStart) return;
+    if (recovering) {
       const n = await this.quarantineUnknown(report, owned, startedAt);
       this.logger.warn({ quarantined: n }, 'recovery complete: compared every owned partition with its co-owners');
-      this.state.set('ready');
     }
+    // Before `ready`, or the staleness check would undo it at once. Persisted only now: a crash before this point
+    // leaves the old time on disk, so the next start recovers again.
+    this.lastFull = startedAt;
+    if (recovering) this.state.set('ready');
     await this.meta.put('state', { lastFullSyncAt: startedAt });
   }
 
@@ -88,7 +108,8 @@ export class RecoveryService implements OnModuleInit {
       const known = report.knownByPeers.get(p);
       if (!known) continue; // digests were equal: every co-owner knows every entry
       for (const e of [...this.store.scanPartition(p)]) {
-        if (known.has(e.key) || versionTime(e.version) >= horizon) continue;
+        // An expired tombstone brings nothing back: tombstone GC purges it; only live entries are kept aside.
+        if (e.deleted || known.has(e.key) || versionTime(e.version) >= horizon) continue;
         await this.keepAside(e);
         n++;
       }

@@ -44,8 +44,9 @@ export class SyncService {
       this.state.set('recovering');
     }
     const owned = this.recovery.ownedPartitions();
+    const recoveringAtStart = this.state.recovering;
     const report = await this.antiEntropy.round();
-    await this.recovery.afterRound(report, owned, startedAt);
+    await this.recovery.afterRound(report, owned, startedAt, recoveringAtStart);
     if (!this.state.recovering) {
       await this.handover.run();
       await this.gc.run();

@@ -49,6 +49,7 @@ describe('loadConfig', () => {
     [{ ...node, PARTITION_BITS: '0' }, /PARTITION_BITS must be between/],
     [{ ...node, WRITE_QUORUM: '4' }, /WRITE_QUORUM \(4\) must not exceed REPLICATION_FACTOR/],
     [{ ...node, NODE_ID: 'a b' }, /NODE_ID must be/],
+    [{ ...node, TOMBSTONE_TTL_MS: '50000', SYNC_INTERVAL_MS: '30000' }, /TOMBSTONE_TTL_MS \(50000\) must be at least twice SYNC_INTERVAL_MS/],
     [{ ROLE: 'registry', CLUSTER_TOKEN: 'x', NODE_TTL_MS: '5000', NODE_DEAD_MS: '1000' }, /NODE_DEAD_MS/],
   ])('refuses %j', (env, message) => {
     expect(problems(env as Record<string, string>).join('; ')).toMatch(message);

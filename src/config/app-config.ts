@@ -153,6 +153,8 @@ export function loadConfig(env: Env): AppConfig {
   };
   if (cfg.writeQuorum > cfg.replicationFactor) problems.push(`WRITE_QUORUM (${cfg.writeQuorum}) must not exceed REPLICATION_FACTOR (${cfg.replicationFactor})`);
   if (cfg.readQuorum > cfg.replicationFactor) problems.push(`READ_QUORUM (${cfg.readQuorum}) must not exceed REPLICATION_FACTOR (${cfg.replicationFactor})`);
+  // A tombstone must outlive a few sync rounds to reach every replica before it is purged, or a delete can come back.
+  if (cfg.tombstoneTtlMs < 2 * cfg.syncIntervalMs) problems.push(`TOMBSTONE_TTL_MS (${cfg.tombstoneTtlMs}) must be at least twice SYNC_INTERVAL_MS (${cfg.syncIntervalMs})`);
   if (cfg.nodeId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(cfg.nodeId)) problems.push('NODE_ID must be 1-64 characters of A-Z a-z 0-9 . _ -');
   if (problems.length > 0) throw new ConfigError(problems);
   return cfg;

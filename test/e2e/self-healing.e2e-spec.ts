@@ -753,11 +753,10 @@ describe('self-healing: tombstone GC (TOMBSTONE_TTL_MS=8000)', () => {
 });
 
 /**
- * KNOWN BUG, kept as `it.failing` so that the suite stays green until it is fixed (then drop `.failing`).
- * A node out of contact for longer than the TTL starts `recovering` and needs a comparison with a co-owner, but a
- * recovering node refuses every sync request (AntiEntropyService.answerDigests → assertNotRecovering → 503
- * NOT_READY). When *every* owner was away — the whole cluster powered off or crashed for longer than the TTL — they
- * all refuse each other for ever: no node is ever ready and every read is a 503.
+ * A node out of contact for longer than the TTL starts `recovering` and needs a comparison with a co-owner. When
+ * *every* owner was away — the whole cluster powered off or crashed for longer than the TTL — the only co-owners are
+ * recovering too: recovering nodes compare with each other (never handing entries to a ready node), so the cluster
+ * comes back instead of refusing itself NOT_READY for ever.
  */
 describe('self-healing: the whole cluster back after more than TOMBSTONE_TTL_MS', () => {
   let c: Named;
@@ -771,7 +770,7 @@ describe('self-healing: the whole cluster back after more than TOMBSTONE_TTL_MS'
     await c?.cluster.stop();
   });
 
-  it.failing('every node, restarted after a crash of all of them, completes recovery (today they refuse each other NOT_READY)', withLogs(cluster, async () => {
+  it('every node, restarted after a crash of all of them, completes recovery', withLogs(cluster, async () => {
     const model: Model = new Map();
     await write(model, c.nodes[0], 'all/x', content(1));
     await pollUntil(async () => {

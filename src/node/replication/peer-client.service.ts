@@ -89,14 +89,16 @@ export class PeerClientService implements OnModuleDestroy {
   }
 
   /** Anti-entropy, step 1: compares one root hash over the shared partitions; on a mismatch, the peer's digests. */
-  async syncDigests(peerUrl: string, partitions: string, root: string): Promise<DigestAnswer> {
-    return (await this.http.post<DigestAnswer>(`${peerUrl}/internal/sync/digests`, { partitions, root }, { timeout: META_TIMEOUT_MS })).data;
+  async syncDigests(peerUrl: string, partitions: string, root: string, recovering: boolean): Promise<DigestAnswer> {
+    const headers = recovering ? { [RECOVERING_HEADER]: '1' } : {};
+    return (await this.http.post<DigestAnswer>(`${peerUrl}/internal/sync/digests`, { partitions, root }, { timeout: META_TIMEOUT_MS, headers })).data;
   }
 
   /** Anti-entropy, step 2: a page of a peer's entries of one partition (tombstones included), in key order. */
-  async partitionEntries(peerUrl: string, partition: number, after: string | undefined, limit: number): Promise<{ entries: Entry[]; truncated: boolean }> {
+  async partitionEntries(peerUrl: string, partition: number, after: string | undefined, limit: number, recovering: boolean): Promise<{ entries: Entry[]; truncated: boolean }> {
     const res = await this.http.get<{ entries: Entry[]; truncated: boolean }>(`${peerUrl}/internal/sync/partitions/${partition}`, {
       params: { limit, ...(after !== undefined ? { after } : {}) },
+      headers: recovering ? { [RECOVERING_HEADER]: '1' } : {},
       timeout: META_TIMEOUT_MS * 3,
     });
     return res.data;
@@ -111,6 +113,12 @@ export class PeerClientService implements OnModuleDestroy {
     return res.data;
   }
 }
+
+/**
+ * Sent by a recovering node on its sync requests: another recovering node may answer it (after a whole-cluster
+ * outage longer than the TTL nobody else could), while a ready node never pulls from a recovering one.
+ */
+export const RECOVERING_HEADER = 'x-shoal-recovering';
 
 export interface DigestAnswer {
   equal: boolean;

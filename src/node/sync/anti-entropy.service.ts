@@ -64,8 +64,8 @@ export class AntiEntropyService {
   }
 
   /** Peer side, step 1. */
-  answerDigests(encoded: string, root: string): { equal: boolean; digests?: Record<string, string> } {
-    this.state.assertNotRecovering();
+  answerDigests(encoded: string, root: string, askerRecovering: boolean): { equal: boolean; digests?: Record<string, string> } {
+    this.assertMayAnswer(askerRecovering);
     const partitions = decodePartitions(encoded, this.placement.partitionCount);
     if (rootOf(partitions, (p) => this.store.digest(p)) === root) return { equal: true };
     const digests: Record<string, string> = {};
@@ -74,10 +74,19 @@ export class AntiEntropyService {
   }
 
   /** Peer side, step 2. */
-  answerEntries(partition: number, after: string | undefined, limit: number): { entries: Entry[]; truncated: boolean } {
-    this.state.assertNotRecovering();
+  answerEntries(partition: number, after: string | undefined, limit: number, askerRecovering: boolean): { entries: Entry[]; truncated: boolean } {
+    this.assertMayAnswer(askerRecovering);
     if (partition < 0 || partition >= this.placement.partitionCount) throw new ShoalError('BAD_REQUEST', 'no such partition');
     return this.store.partitionPage(partition, after, limit);
+  }
+
+  /**
+   * A recovering node gives nothing to a ready one (which would take possibly resurrected entries as truth), but does
+   * compare with another recovering node: when every co-owner was away longer than the TTL, that is the only way out,
+   * and each side still quarantines the old entries nobody else knows.
+   */
+  private assertMayAnswer(askerRecovering: boolean): void {
+    if (!askerRecovering) this.state.assertNotRecovering();
   }
 
   /** One round with every up co-owner. */
@@ -112,7 +121,7 @@ export class AntiEntropyService {
 
   private async syncWith(peer: Member, shared: number[], report: RoundReport): Promise<void> {
     const root = rootOf(shared, (p) => this.store.digest(p));
-    const answer = await this.peers.syncDigests(peer.url, encodePartitions(shared, this.placement.partitionCount), root);
+    const answer = await this.peers.syncDigests(peer.url, encodePartitions(shared, this.placement.partitionCount), root, this.state.recovering);
     if (answer.equal) return;
     const differing = shared.filter((p) => answer.digests?.[p] !== this.store.digest(p).toString('hex'));
     report.differing += differing.length;
@@ -126,7 +135,7 @@ export class AntiEntropyService {
     report.knownByPeers.set(p, known);
     let after: string | undefined;
     for (;;) {
-      const page = await this.peers.partitionEntries(peer.url, p, after, PAGE);
+      const page = await this.peers.partitionEntries(peer.url, p, after, PAGE, this.state.recovering);
       const newer = page.entries.filter((e) => {
         known.add(e.key);
         const local = this.store.get(e.key);

@@ -1,9 +1,10 @@
-import { Body, Controller, Get, HttpCode, Param, ParseIntPipe, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, ParseIntPipe, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { IsString, MaxLength } from 'class-validator';
 import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
 import { ScanQueryDto } from '../internal/internal.dto.js';
 import { AntiEntropyService } from './anti-entropy.service.js';
+import { RECOVERING_HEADER } from '../replication/peer-client.service.js';
 
 export class DigestRequestDto {
   @IsString() @MaxLength(16384) partitions!: string;
@@ -19,12 +20,12 @@ export class SyncInternalController {
 
   @Post('digests')
   @HttpCode(200) // a comparison, not a creation
-  digests(@Body() dto: DigestRequestDto): { equal: boolean; digests?: Record<string, string> } {
-    return this.sync.answerDigests(dto.partitions, dto.root);
+  digests(@Body() dto: DigestRequestDto, @Headers(RECOVERING_HEADER) recovering?: string): { equal: boolean; digests?: Record<string, string> } {
+    return this.sync.answerDigests(dto.partitions, dto.root, recovering === '1');
   }
 
   @Get('partitions/:partition')
-  entries(@Param('partition', ParseIntPipe) partition: number, @Query() q: ScanQueryDto): ReturnType<AntiEntropyService['answerEntries']> {
-    return this.sync.answerEntries(partition, q.after, q.limit ?? 1000);
+  entries(@Param('partition', ParseIntPipe) partition: number, @Query() q: ScanQueryDto, @Headers(RECOVERING_HEADER) recovering?: string): ReturnType<AntiEntropyService['answerEntries']> {
+    return this.sync.answerEntries(partition, q.after, q.limit ?? 1000, recovering === '1');
   }
 }

@@ -38,11 +38,6 @@ export class SyncService {
 
   private async round(): Promise<void> {
     const startedAt = Date.now();
-    // A node paused or partitioned for longer than the TTL is as suspect as one that was switched off.
-    if (!this.state.recovering && this.recovery.isStale(startedAt)) {
-      this.logger.warn('no complete sync within TOMBSTONE_TTL_MS: recovering before serving again');
-      this.state.set('recovering');
-    }
     const owned = this.recovery.ownedPartitions();
     const recoveringAtStart = this.state.recovering;
     const report = await this.antiEntropy.round();

@@ -166,19 +166,28 @@ export class CoordinatorService {
     throw new ShoalError('BAD_GATEWAY', `no owner could stream "${entry.key}" (${peerError(lastErr)})`);
   }
 
-  /** Read-repair: owners that answered with an older version or nothing get the newest one. */
+  /**
+   * Read-repair: owners that answered with an older version or nothing get the newest one — from the local disk when
+   * this node holds it, else relayed (streamed) from an owner that answered with it.
+   */
   private async repair(newest: Entry, results: PromiseSettledResult<Answer>[]): Promise<void> {
     if (this.state.recovering) return; // a recovering node pushes nothing (DESIGN §3)
+    const answers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const stale = answers.filter((a) => a.member.id !== this.self.id && (!a.entry || compareVersions(a.entry.version, newest.version) < 0));
+    if (stale.length === 0) return;
     const local = this.store.get(newest.key);
     const haveLocally = local?.version === newest.version && (newest.deleted || (await this.store.hasBlob(newest.sha256)));
-    for (const r of results) {
-      if (r.status !== 'fulfilled') continue;
-      const { member, entry } = r.value;
-      if (entry && compareVersions(entry.version, newest.version) >= 0) continue;
-      if (member.id === this.self.id) continue; // the local copy is repaired by sync, which pulls from an owner
-      if (!haveLocally) continue;
+    const source = haveLocally || newest.deleted ? undefined : answers.find((a) => a.member.id !== this.self.id && a.entry?.version === newest.version)?.member;
+    if (!haveLocally && !newest.deleted && !source) return;
+    for (const { member } of stale) {
       this.readRepairs.inc();
-      await this.delivery.send(member, newest).catch((err: unknown) => this.logger.debug({ key: newest.key, peer: member.id, err: peerError(err) }, 'read-repair failed'));
+      try {
+        const body = source ? await this.peers.openBlob(source.url, newest.sha256, newest.size) : undefined;
+        await this.delivery.send(member, newest, body);
+      } catch (err) {
+        this.logger.debug({ key: newest.key, peer: member.id, err: peerError(err) }, 'read-repair failed');
+      }
     }
   }
+
 }

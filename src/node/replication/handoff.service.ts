@@ -8,11 +8,18 @@ import { MembershipService } from '../membership/membership.service.js';
 import { PlacementService } from '../placement/placement.service.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
+import { mapLimit } from '../../common/async/map-limit.js';
+import type { Member } from '../membership/merge.js';
+import { compareVersions } from '../storage/hlc.js';
 import { DeliveryService } from './delivery.service.js';
+import { PeerClientService, peerError } from './peer-client.service.js';
 import { NodeStateService } from '../state/node-state.service.js';
-import { peerError } from './peer-client.service.js';
 
 type HintKey = [target: string, key: string];
+
+/** Hints looked up per versions request, and entries sent to one owner at once. */
+const BATCH = 200;
+const DELIVERY_CONCURRENCY = 8;
 
 /**
  * Hinted handoff: a persisted record "owner X missed key K", kept in the metadata store while the bytes stay in the
@@ -37,6 +44,7 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly membership: MembershipService,
     private readonly placement: PlacementService,
     private readonly delivery: DeliveryService,
+    private readonly peers: PeerClientService,
     private readonly state: NodeStateService,
     metrics: MetricsService,
   ) {
@@ -91,30 +99,64 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
   private async deliverAll(): Promise<void> {
     if (this.state.recovering) return; // pushes nothing until it has pulled from its co-owners
     const members = new Map(this.membership.members().map((m) => [m.id, m]));
-    for (const { key: [target, key] } of this.db.getRange({})) {
-      const entry = this.store.get(key);
-      if (!entry) {
-        await this.db.remove([target, key]);
-        continue;
-      }
+    const byTarget = new Map<string, { key: string; version: string }[]>();
+    for (const { key: [target, key], value } of this.db.getRange({})) {
+      const list = byTarget.get(target) ?? [];
+      list.push({ key, version: value });
+      byTarget.set(target, list);
+    }
+    for (const [target, hints] of byTarget) {
       const member = members.get(target);
       if (!member || member.status === 'dead') {
-        // The owner left the placement: its replacement owners need the entry instead.
-        await this.removeIfNotNewer([target, key], entry.version);
-        for (const o of this.placement.ownersOfKey(key)) if (o.id !== this.self.id) await this.db.put([o.id, key], entry.version);
+        await this.reaim(target, hints);
         continue;
       }
       if (member.status !== 'up' || target === this.self.id) continue;
-      try {
-        await this.delivery.send(member, entry);
-      } catch (err) {
-        this.logger.debug({ key, target, err: peerError(err) }, 'hint not delivered yet');
-        continue;
-      }
-      await this.removeIfNotNewer([target, key], entry.version);
-      this.delivered.inc();
-      await this.dropIfOnlyHeldForOthers(entry, [...members.keys()]);
+      for (let i = 0; i < hints.length; i += BATCH) await this.deliverBatch(member, hints.slice(i, i + BATCH), [...members.keys()]);
     }
+  }
+
+  /** The owner left the placement: its replacement owners need the entries instead. */
+  private async reaim(target: string, hints: { key: string; version: string }[]): Promise<void> {
+    for (const { key, version } of hints) {
+      await this.removeIfNotNewer([target, key], version);
+      const entry = this.store.get(key);
+      if (!entry) continue;
+      for (const o of this.placement.ownersOfKey(key)) if (o.id !== this.self.id) await this.db.put([o.id, key], entry.version);
+    }
+  }
+
+  /**
+   * Delivers a batch of hints to one owner: asks first which versions it already holds (anti-entropy may have been
+   * faster), then sends only what it lacks, a few at a time.
+   */
+  private async deliverBatch(member: Member, hints: { key: string; version: string }[], memberIds: string[]): Promise<void> {
+    const entries = hints.map((h) => this.store.get(h.key));
+    for (const [i, e] of entries.entries()) if (!e) await this.db.remove([member.id, hints[i].key]); // purged here since
+    const present = entries.filter((e): e is Entry => e !== undefined);
+    if (present.length === 0) return;
+    let theirs: (Entry | null)[];
+    try {
+      theirs = await this.peers.versions(member.url, present.map((e) => e.key));
+    } catch (err) {
+      this.logger.debug({ target: member.id, err: peerError(err) }, 'hints not delivered yet');
+      return;
+    }
+    await mapLimit([...present.keys()], DELIVERY_CONCURRENCY, async (i) => {
+      const e = present[i];
+      const held = theirs[i];
+      if (!held || compareVersions(held.version, e.version) < 0) {
+        try {
+          await this.delivery.send(member, e);
+        } catch (err) {
+          this.logger.debug({ key: e.key, target: member.id, err: peerError(err) }, 'hint not delivered yet');
+          return;
+        }
+      }
+      await this.removeIfNotNewer([member.id, e.key], e.version);
+      this.delivered.inc();
+      await this.dropIfOnlyHeldForOthers(e, memberIds);
+    }).catch((err: unknown) => this.logger.warn({ err }, 'hint delivery failed'));
   }
 
   /**

@@ -218,6 +218,11 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
     });
   }
 
+  /** Tombstones older than `beforeMs` (by version time), oldest first. */
+  expiredTombstones(beforeMs: number, limit: number): Entry[] {
+    return this.meta.expiredTombstones(beforeMs, limit);
+  }
+
   /** Entries held, tombstones included. */
   entryCount(): number {
     return this.meta.entryCount();

@@ -1,5 +1,5 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { compareVersions, type Version } from './hlc.js';
+import { compareVersions, versionTime, type Version } from './hlc.js';
 import { entryHash, xorInto, type Entry } from './entry.js';
 
 export interface ApplyResult {
@@ -34,6 +34,8 @@ export class MetaStore {
   private readonly refs: Database<number, string>;
   private readonly inline: Database<Buffer, string>;
   private readonly meta: Database<unknown, string>;
+  /** Tombstones by the time of their version: GC reads only the expired ones, whatever the number of live files. */
+  private readonly tombstones: Database<null, [number, string]>;
 
   constructor(path: string) {
     this.root = open({ path, maxDbs: 16, mapSize: 2 ** 34, remapChunks: true });
@@ -43,6 +45,7 @@ export class MetaStore {
     this.refs = this.root.openDB({ name: 'refs' });
     this.inline = this.root.openDB({ name: 'inline', encoding: 'binary' });
     this.meta = this.root.openDB({ name: 'meta' });
+    this.tombstones = this.root.openDB({ name: 'tombstones' });
   }
 
   async close(): Promise<void> {
@@ -74,6 +77,8 @@ export class MetaStore {
     if (previous && !previous.deleted) this.dropRef(previous.sha256, freed);
     this.entries.putSync(entry.key, entry);
     this.byPartition.putSync([partition, entry.key], entry);
+    if (previous?.deleted) this.tombstones.removeSync([versionTime(previous.version), entry.key]);
+    if (entry.deleted) this.tombstones.putSync([versionTime(entry.version), entry.key], null);
     const digest = Buffer.from(this.digests.get(partition) ?? ZERO_DIGEST);
     if (previous) xorInto(digest, entryHash(previous));
     xorInto(digest, entryHash(entry));
@@ -108,6 +113,7 @@ export class MetaStore {
       }
       this.entries.removeSync(key);
       this.byPartition.removeSync([partition, key]);
+      if (previous.deleted) this.tombstones.removeSync([versionTime(previous.version), key]);
       const digest = Buffer.from(this.digests.get(partition) ?? ZERO_DIGEST);
       xorInto(digest, entryHash(previous));
       this.digests.putSync(partition, digest);
@@ -169,6 +175,16 @@ export class MetaStore {
   *scanPartition(partition: number, afterKey?: string): Generator<Entry> {
     const start: [number, string] = [partition, afterKey === undefined ? '' : `${afterKey}\u0000`];
     for (const { value } of this.byPartition.getRange({ start, end: [partition + 1, ''] })) yield value;
+  }
+
+  /** Tombstones whose version is older than `beforeMs`, oldest first, at most `limit`. */
+  expiredTombstones(beforeMs: number, limit: number): Entry[] {
+    const out: Entry[] = [];
+    for (const { key } of this.tombstones.getRange({ start: [0, ''], end: [beforeMs, ''], limit })) {
+      const e = this.entries.get(key[1]);
+      if (e?.deleted) out.push(e);
+    }
+    return out;
   }
 
   digest(partition: number): Buffer {

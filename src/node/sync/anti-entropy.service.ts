@@ -12,7 +12,7 @@ import type { Entry } from '../storage/entry.js';
 import { compareVersions } from '../storage/hlc.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { decodePartitions, encodePartitions, rootOf } from './partition-set.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../../common/async/map-limit.js';
 
 /** Partitions pulled from one peer at once, and entries fetched at once within a partition. */
 const PARTITION_CONCURRENCY = 4;

@@ -1,16 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { versionTime } from '../storage/hlc.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 
-/** Entries examined per pass: the scan resumes where it stopped, so a pass costs the same whatever the file count. */
-const PASS = 20_000;
+/** Tombstones purged per pass at most; the rest wait for the next round. */
+const PASS = 5_000;
 
-/** Purges tombstones older than TOMBSTONE_TTL_MS (by the time of their version, identical on every replica). */
+/**
+ * Purges tombstones older than TOMBSTONE_TTL_MS (by the time of their version, identical on every replica). It reads
+ * the store's index of tombstones by time, so a pass costs nothing when none has expired, whatever the file count.
+ */
 @Injectable()
 export class TombstoneGcService {
-  private cursor = '';
   private readonly purged;
 
   constructor(
@@ -22,13 +23,10 @@ export class TombstoneGcService {
   }
 
   async run(now = Date.now()): Promise<number> {
-    const horizon = now - this.config.tombstoneTtlMs;
-    const page = this.store.scanPage('', this.cursor === '' ? undefined : this.cursor, PASS);
     let purged = 0;
-    for (const e of page.entries) {
-      if (e.deleted && versionTime(e.version) < horizon && (await this.store.purge(e)).applied) purged++;
+    for (const e of this.store.expiredTombstones(now - this.config.tombstoneTtlMs, PASS)) {
+      if ((await this.store.purge(e)).applied) purged++;
     }
-    this.cursor = page.truncated ? page.entries[page.entries.length - 1].key : '';
     this.purged.inc(purged);
     return purged;
   }

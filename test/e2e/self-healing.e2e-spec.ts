@@ -664,7 +664,8 @@ describe('self-healing: tombstone GC (TOMBSTONE_TTL_MS=8000)', () => {
         const last = (await nodeInfo(sleeper)).sync?.lastRoundAt;
         return last !== undefined && Date.now() - Date.parse(last) > 1800; // rounds end every ~1 s unless one is stuck
       },
-      { timeoutMs: 6000, intervalMs: 100 },
+      // Bounded well below the TTL: B itself must not be out of contact long enough to go recovering.
+      { timeoutMs: 4000, intervalMs: 100 },
     ).then(() => true, () => false);
     sleeper.kill('SIGSTOP');
     const pausedAt = Date.now();

@@ -101,6 +101,10 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
     const members = new Map(this.membership.members().map((m) => [m.id, m]));
     const byTarget = new Map<string, { key: string; version: string }[]>();
     for (const { key: [target, key], value } of this.db.getRange({})) {
+      if (!this.store.get(key)) {
+        await this.db.remove([target, key]); // purged here since (an expired tombstone): nothing left to deliver
+        continue;
+      }
       const list = byTarget.get(target) ?? [];
       list.push({ key, version: value });
       byTarget.set(target, list);
@@ -131,9 +135,7 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
    * faster), then sends only what it lacks, a few at a time.
    */
   private async deliverBatch(member: Member, hints: { key: string; version: string }[], memberIds: string[]): Promise<void> {
-    const entries = hints.map((h) => this.store.get(h.key));
-    for (const [i, e] of entries.entries()) if (!e) await this.db.remove([member.id, hints[i].key]); // purged here since
-    const present = entries.filter((e): e is Entry => e !== undefined);
+    const present = hints.map((h) => this.store.get(h.key)).filter((e): e is Entry => e !== undefined);
     if (present.length === 0) return;
     let theirs: (Entry | null)[];
     try {

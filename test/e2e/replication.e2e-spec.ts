@@ -8,6 +8,7 @@ import { requestJson } from '../support/http.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
 import type { ShoalProcess } from '../support/processes.js';
 import { type Cluster, startCluster } from '../support/start-cluster.js';
+import { withLogs } from '../support/with-logs.js';
 
 /**
  * Replication end to end (DESIGN §3) with real processes: quorum writes and reads, deletes, hinted handoff, refusal
@@ -150,21 +151,6 @@ class Freezer {
   }
 }
 
-/** Runs a test body; on failure the last log lines of every process are added to the error. */
-function withLogs(cluster: () => Cluster | undefined, body: () => Promise<void>): () => Promise<void> {
-  return async () => {
-    try {
-      await body();
-    } catch (err) {
-      const c = cluster();
-      if (c && err instanceof Error) {
-        const logs = [...c.registries, ...c.nodes].map((p) => `--- ${p.name} (${p.url})\n${p.logs().split('\n').slice(-40).join('\n')}`);
-        err.message += `\n\nprocess logs:\n${logs.join('\n')}`;
-      }
-      throw err;
-    }
-  };
-}
 
 /** Runs `fn` over `items` with at most `width` at a time. */
 async function inBatches<T, R>(items: T[], width: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {

@@ -9,6 +9,7 @@ import { requestJson } from '../support/http.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
 import type { Env, ShoalProcess } from '../support/processes.js';
 import { type Cluster, startCluster } from '../support/start-cluster.js';
+import { withLogs } from '../support/with-logs.js';
 
 /**
  * Self-healing end to end (DESIGN §3) with real processes and short intervals: anti-entropy after a hang and after a
@@ -215,21 +216,6 @@ async function seen(c: Named, target: ShoalProcess, status: 'up' | 'down' | 'dea
   );
 }
 
-/** Runs a test body; on failure the last log lines of every process are added to the error. */
-function withLogs(cluster: () => Cluster | undefined, body: () => Promise<void>): () => Promise<void> {
-  return async () => {
-    try {
-      await body();
-    } catch (err) {
-      const c = cluster();
-      if (c && err instanceof Error) {
-        const logs = [...c.registries, ...c.nodes].map((p) => `--- ${p.name} (${p.url})\n${p.logs().split('\n').slice(-40).join('\n')}`);
-        err.message += `\n\nprocess logs:\n${logs.join('\n')}`;
-      }
-      throw err;
-    }
-  };
-}
 
 const timings: string[] = [];
 async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {

@@ -96,11 +96,26 @@ export class ShoalExpressAdapter extends ExpressAdapter {
         maxHeaderSize: HTTP_LIMITS.MAX_HEADER_BYTES,
       },
       (req, res) => {
+        // Once shutting down, every answer ends its connection, so keep-alive clients (peers) let go.
+        if (this.draining) res.setHeader('connection', 'close');
         watchBody(req);
         app(req, res);
       },
     );
     server.on('clientError', answerClientError);
     this.setHttpServer(server);
+  }
+
+  private draining = false;
+
+  /**
+   * Graceful close: requests in flight finish, but connections kept alive between requests are closed as soon as they
+   * fall idle — not only the ones idle at the moment close() is called — so that busy peers cannot hold the process.
+   */
+  override close(): Promise<unknown> {
+    this.draining = true;
+    const server = this.getHttpServer() as http.Server | undefined;
+    const sweep = server ? setInterval(() => server.closeIdleConnections(), 100) : undefined;
+    return Promise.resolve(super.close()).finally(() => clearInterval(sweep));
   }
 }

@@ -55,6 +55,22 @@ export class FilesService {
 
   async get(rawKey: string, headers: IncomingHttpHeaders, withBody: boolean): Promise<FileResponse> {
     const key = keyFromPath(rawKey);
+    try {
+      return await this.getOnce(key, headers, withBody);
+    } catch (err) {
+      // A write of the same key may have replaced the located version (and freed its bytes) between the version query
+      // and the stream: the newer version is just as right an answer, so look again once.
+      if (!(err instanceof ShoalError && err.code === 'BAD_GATEWAY')) throw err;
+      try {
+        return await this.getOnce(key, headers, withBody);
+      } catch (again) {
+        if (!(again instanceof ShoalError && again.code === 'BAD_GATEWAY')) throw again;
+        throw new ShoalError('INSUFFICIENT_REPLICAS', `${again.message}; retry`, { retryAfter: 1 }, { 'Retry-After': '1' });
+      }
+    }
+  }
+
+  private async getOnce(key: string, headers: IncomingHttpHeaders, withBody: boolean): Promise<FileResponse> {
     const { entry, holders } = await this.coordinator.locate(key);
     if (!entry || entry.deleted) throw new ShoalError('NOT_FOUND', `no live version of "${key}"`);
     const common: Record<string, string> = {
@@ -71,6 +87,7 @@ export class FilesService {
     const body = withBody ? await this.coordinator.open(entry, holders, range) : undefined;
     return { status: range ? 206 : 200, headers: out, body };
   }
+
 
   async delete(rawKey: string): Promise<void> {
     await this.coordinator.delete(keyFromPath(rawKey));

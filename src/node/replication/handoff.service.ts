@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Database } from 'lmdb';
 import type { Subscription } from 'rxjs';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
@@ -28,13 +28,14 @@ const DELIVERY_CONCURRENCY = 8;
  * A hint whose target has left the placement is re-aimed at the key's current owners.
  */
 @Injectable()
-export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
+export class HandoffService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(HandoffService.name);
   private db!: Database<string, HintKey>;
   private sub?: Subscription;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private again = false;
+  private stopped = false;
   private readonly delivered;
 
   constructor(
@@ -60,9 +61,12 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
     this.timer.unref();
   }
 
-  onModuleDestroy(): void {
+  /** Stops delivering and waits for the round in flight, while the store is still open. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
     this.sub?.unsubscribe();
     clearInterval(this.timer);
+    await this.running;
   }
 
   async hint(target: string, entry: Entry): Promise<void> {
@@ -76,6 +80,7 @@ export class HandoffService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Starts a delivery round, or asks the running one to go again. */
   kick(): void {
+    if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;

@@ -1,7 +1,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { ShoalError } from '../../common/errors.js';
@@ -26,7 +26,7 @@ export interface PutResult {
  * both ways: a file is never held in memory.
  */
 @Injectable()
-export class PeerClientService implements OnModuleDestroy {
+export class PeerClientService implements OnApplicationShutdown {
   private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64, timeout: IDLE_TIMEOUT_MS });
   private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64, timeout: IDLE_TIMEOUT_MS });
   private readonly http: AxiosInstance;
@@ -47,7 +47,8 @@ export class PeerClientService implements OnModuleDestroy {
     });
   }
 
-  onModuleDestroy(): void {
+  /** After the HTTP server has drained: requests in flight may still need their peers. */
+  onApplicationShutdown(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }

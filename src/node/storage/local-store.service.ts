@@ -3,7 +3,7 @@ import { stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Database } from 'lmdb';
-import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { NodeIdentity } from '../identity/node-identity.js';
@@ -26,7 +26,7 @@ import { CorruptBlobError, VerifyStream } from './verify-stream.js';
  * committed in one transaction. A crash before the commit leaves an unreferenced blob, removed at the next start.
  */
 @Injectable()
-export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeStatsSource {
+export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, NodeStatsSource {
   private readonly logger = new Logger(LocalStoreService.name);
   private meta!: MetaStore;
   readonly files: BlobFiles;
@@ -61,7 +61,11 @@ export class LocalStoreService implements OnModuleInit, OnModuleDestroy, NodeSta
     await this.collectOrphans();
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /**
+   * Closed last: Nest runs onModuleDestroy, then beforeApplicationShutdown (background work stops and drains, the
+   * node leaves the registries), then closes the HTTP server (requests in flight finish), and only then this.
+   */
+  async onApplicationShutdown(): Promise<void> {
     await this.meta?.close();
   }
 

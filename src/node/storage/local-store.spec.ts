@@ -66,7 +66,7 @@ describe('LocalStoreService', () => {
   });
 
   afterEach(async () => {
-    await store.onModuleDestroy();
+    await store.onApplicationShutdown();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -158,7 +158,7 @@ describe('LocalStoreService', () => {
       await put(store, 'kept', kept);
       const keptEntry = store.get('kept')!;
       const before = await store.stats();
-      await store.onModuleDestroy();
+      await store.onApplicationShutdown();
 
       // A crash between rename and commit: the blob is in place, no entry references it.
       const orphan = randomBytes(70_000);
@@ -184,7 +184,7 @@ describe('LocalStoreService', () => {
       const staged = await store.stage(Readable.from([data]), {});
       await store.files.place(staged.tmpPath!, staged.sha256);
       expect(await blobs()).toHaveLength(1);
-      await store.onModuleDestroy();
+      await store.onApplicationShutdown();
       store = await newStore(dataDir);
       expect(await blobs()).toEqual([]);
       expect(await tmp()).toEqual([]);
@@ -192,7 +192,7 @@ describe('LocalStoreService', () => {
 
     it('issues versions newer than any it committed before the restart', async () => {
       const { entry } = await put(store, 'k', Buffer.from('v'), 'text/plain', '7fffffffffff.000000.n1');
-      await store.onModuleDestroy();
+      await store.onApplicationShutdown();
       store = await newStore(dataDir);
       expect(compareVersions(store.newVersion(), entry.version)).toBeGreaterThan(0);
     });

@@ -1,5 +1,5 @@
 import { finished } from 'node:stream/promises';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
@@ -16,9 +16,10 @@ const PER_FILE_MS = 0.2;
  * quarantines the blob and triggers a re-fetch from an owner (through the store's corruption hook).
  */
 @Injectable()
-export class ScrubService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ScrubService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ScrubService.name);
   private stopped = false;
+  private wake?: () => void;
   private loop?: Promise<void>;
   private readonly bytes;
   private readonly passes;
@@ -39,8 +40,9 @@ export class ScrubService implements OnApplicationBootstrap, OnApplicationShutdo
     this.loop = this.run().catch((err: unknown) => this.logger.error({ err }, 'scrubber stopped'));
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
     await this.loop;
   }
 
@@ -86,10 +88,17 @@ export class ScrubService implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
+  /** A pause that shutdown cuts short. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, Math.min(ms, 60_000));
+      const t = setTimeout(done, Math.min(ms, 60_000));
       t.unref();
+      this.wake = done;
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
     });
   }
+
 }

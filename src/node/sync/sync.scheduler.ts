@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import { SyncService } from './sync.service.js';
@@ -11,7 +11,7 @@ const MAX_BACKOFF_MS = 5 * 60_000;
  * node starts at once. Rounds never overlap (the service serialises them); failures back off.
  */
 @Injectable()
-export class SyncScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+export class SyncScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(SyncScheduler.name);
   private timer?: NodeJS.Timeout;
   private failures = 0;
@@ -27,9 +27,11 @@ export class SyncScheduler implements OnApplicationBootstrap, OnApplicationShutd
     this.schedule(this.state.recovering ? 500 : this.jittered(Math.min(this.config.syncIntervalMs, 5000)));
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** No new round, and the one in flight finishes while the store is still open. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.sync.idle();
   }
 
   private schedule(ms: number): void {

@@ -28,6 +28,11 @@ export class SyncService {
     return { ...this.last, handoverBacklog: this.handover.backlog, quarantined: this.recovery.quarantinedCount() };
   }
 
+  /** Resolves when no round is running. */
+  async idle(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
   /** Runs a round, or waits for the one already running. */
   runRound(): Promise<void> {
     this.running ??= this.round().finally(() => {

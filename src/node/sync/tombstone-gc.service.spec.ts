@@ -26,7 +26,7 @@ describe('TombstoneGcService', () => {
   });
 
   afterEach(async () => {
-    await store.onModuleDestroy();
+    await store.onApplicationShutdown();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -98,7 +98,13 @@ export class RecoveryService implements OnModuleInit {
     // leaves the old time on disk, so the next start recovers again.
     this.lastFull = startedAt;
     if (recovering) this.state.set('ready');
-    await this.meta.put('state', { lastFullSyncAt: startedAt });
+    // On disk the time only needs to be recent enough for the next start-up: written at most every TTL/10 (≤ 1 min),
+    // not on every round — an fsynced commit per second is the largest part of an idle round otherwise. An older time
+    // on disk errs on the safe side (at worst one more recovery after a crash).
+    const persisted = this.meta.get('state')?.lastFullSyncAt ?? 0;
+    if (recovering || startedAt - persisted >= Math.min(this.config.tombstoneTtlMs / 10, 60_000)) {
+      await this.meta.put('state', { lastFullSyncAt: startedAt });
+    }
   }
 
   private async quarantineUnknown(report: RoundReport, owned: number[], now: number): Promise<number> {

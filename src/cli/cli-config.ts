@@ -1,27 +1,8 @@
+import { readCliEnv, type CliEnv } from '../config/cli-env.js';
 import { UsageError } from './cli-errors.js';
-
-/*
- * The only place the CLI reads `process.env`. The project rule is that only src/config reads the environment; that
- * rule is about the server, whose whole configuration is validated once at start-up (DESIGN.md §1). The `shoal` CLI is
- * a separate program whose environment is its own — SHOAL_URL, SHOAL_TOKEN and SHOAL_REGISTRY mean nothing to a
- * registry or a node — so it reads them here, once, and passes a typed CliConfig down. (Whether this file moves
- * under src/config is still to be decided.)
- */
 
 export const DEFAULT_NODE_URL = 'http://127.0.0.1:4001';
 export const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:3000';
-
-/** The CLI's environment variables, as set (an empty value counts as unset). */
-export interface CliEnv {
-  SHOAL_URL?: string;
-  SHOAL_TOKEN?: string;
-  SHOAL_REGISTRY?: string;
-}
-
-export function readCliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
-  const pick = (name: keyof CliEnv) => (env[name] ? env[name] : undefined);
-  return { SHOAL_URL: pick('SHOAL_URL'), SHOAL_TOKEN: pick('SHOAL_TOKEN'), SHOAL_REGISTRY: pick('SHOAL_REGISTRY') };
-}
 
 /** The global options as commander parsed them. */
 export interface GlobalOptions {

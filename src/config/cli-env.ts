@@ -1,0 +1,16 @@
+/**
+ * The `shoal` CLI's environment: SHOAL_URL, SHOAL_TOKEN and SHOAL_REGISTRY. The CLI is a separate program from the
+ * server roles (these variables mean nothing to a registry or a node), but like theirs its environment is read here,
+ * in src/config, once, and handed down typed.
+ */
+export interface CliEnv {
+  SHOAL_URL?: string;
+  SHOAL_TOKEN?: string;
+  SHOAL_REGISTRY?: string;
+}
+
+/** The CLI's variables, as set (an empty value counts as unset). */
+export function readCliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
+  const pick = (name: keyof CliEnv) => (env[name] ? env[name] : undefined);
+  return { SHOAL_URL: pick('SHOAL_URL'), SHOAL_TOKEN: pick('SHOAL_TOKEN'), SHOAL_REGISTRY: pick('SHOAL_REGISTRY') };
+}

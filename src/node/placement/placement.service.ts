@@ -49,6 +49,13 @@ export class PlacementService implements OnModuleDestroy {
     return this.ownersOfPartition(partition).some((m) => m.id === nodeId);
   }
 
+  /** The partitions this node owns under the current membership. */
+  ownedPartitions(): number[] {
+    const out: number[] = [];
+    for (let p = 0; p < this.partitionCount; p++) if (this.isOwner(p)) out.push(p);
+    return out;
+  }
+
   /** N, W and R capped at the number of non-dead nodes. */
   effective(): Quorums {
     return this.quorums;

@@ -93,10 +93,8 @@ export class AntiEntropyService {
   async round(): Promise<RoundReport> {
     const end = this.m.duration.startTimer();
     const report: RoundReport = { peers: 0, differing: 0, pulled: 0, bytes: 0, covered: new Set(), knownByPeers: new Map() };
-    const owned: number[] = [];
-    for (let p = 0; p < this.placement.partitionCount; p++) {
-      if (!this.placement.isOwner(p)) continue;
-      owned.push(p);
+    const owned = this.placement.ownedPartitions();
+    for (const p of owned) {
       // A partition with no other owner has nobody to compare with: it is trivially in sync.
       if (this.placement.ownersOfPartition(p).every((o) => o.id === this.self.id)) report.covered.add(p);
     }

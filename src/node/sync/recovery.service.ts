@@ -4,7 +4,6 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { Database } from 'lmdb';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { PlacementService } from '../placement/placement.service.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import type { Entry } from '../storage/entry.js';
 import { versionTime } from '../storage/hlc.js';
@@ -33,7 +32,6 @@ export class RecoveryService implements OnModuleInit {
   constructor(
     @Inject(APP_CONFIG) private readonly config: NodeConfig,
     private readonly store: LocalStoreService,
-    private readonly placement: PlacementService,
     private readonly state: NodeStateService,
     metrics: MetricsService,
   ) {
@@ -133,12 +131,5 @@ export class RecoveryService implements OnModuleInit {
     await this.quarantine.put(e.key, e);
     await this.store.purge(e);
     this.logger.warn({ key: e.key, version: e.version }, 'quarantined an entry no co-owner knows (deleted while this node was away?)');
-  }
-
-  /** Keeps the same data dir from being checked in partitions this node no longer owns. */
-  ownedPartitions(): number[] {
-    const out: number[] = [];
-    for (let p = 0; p < this.placement.partitionCount; p++) if (this.placement.isOwner(p)) out.push(p);
-    return out;
   }
 }

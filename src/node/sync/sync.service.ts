@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { PlacementService } from '../placement/placement.service.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import { AntiEntropyService } from './anti-entropy.service.js';
 import { HandoverService } from './handover.service.js';
@@ -22,6 +23,7 @@ export class SyncService {
     private readonly gc: TombstoneGcService,
     private readonly recovery: RecoveryService,
     private readonly state: NodeStateService,
+    private readonly placement: PlacementService,
   ) {}
 
   status(): SyncStatusDto {
@@ -43,7 +45,7 @@ export class SyncService {
 
   private async round(): Promise<void> {
     const startedAt = Date.now();
-    const owned = this.recovery.ownedPartitions();
+    const owned = this.placement.ownedPartitions();
     const recoveringAtStart = this.state.recovering;
     const report = await this.antiEntropy.round();
     await this.recovery.afterRound(report, owned, startedAt, recoveringAtStart);

@@ -21,7 +21,7 @@ export class PlacementService implements OnModuleDestroy {
   constructor(
     @Inject(APP_CONFIG) private readonly config: NodeConfig,
     private readonly self: NodeIdentity,
-    private readonly membership: MembershipService,
+    membership: MembershipService,
   ) {
     this.partitionCount = 2 ** config.partitionBits;
     this.quorums = { n: 1, w: 1, r: 1 };

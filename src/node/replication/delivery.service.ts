@@ -1,13 +1,20 @@
 import type { Readable } from 'node:stream';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { mapLimit } from '../../common/async/map-limit.js';
+import { compareVersions } from '../storage/hlc.js';
 import type { Member } from '../membership/merge.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
-import { PeerClientService } from './peer-client.service.js';
+import { PeerClientService, peerError } from './peer-client.service.js';
+
+/** Entries sent to one owner at once by {@link DeliveryService.deliverMissing}. */
+const CONCURRENCY = 8;
 
 /** Sends one entry to one peer — bytes streamed from the local store unless a body is given. Used by writes, hints, repairs and sync. */
 @Injectable()
 export class DeliveryService {
+  private readonly logger = new Logger(DeliveryService.name);
+
   constructor(
     private readonly store: LocalStoreService,
     private readonly peers: PeerClientService,
@@ -19,5 +26,35 @@ export class DeliveryService {
       return;
     }
     await this.peers.putEntry(to.url, entry, body ?? this.store.openBlob(entry.sha256, entry.size));
+  }
+
+  /**
+   * Makes sure `to` holds each entry (or a newer version): asks it for its versions in one request, then sends only
+   * what it lacks, a few at a time. Resolves with the entries it now holds; an unreachable owner holds none.
+   */
+  async deliverMissing(to: Member, entries: Entry[]): Promise<Entry[]> {
+    if (entries.length === 0) return [];
+    let theirs: (Entry | null)[];
+    try {
+      theirs = await this.peers.versions(to.url, entries.map((e) => e.key));
+    } catch (err) {
+      this.logger.debug({ owner: to.id, err: peerError(err) }, 'owner unreachable; nothing delivered');
+      return [];
+    }
+    const held: Entry[] = [];
+    await mapLimit([...entries.keys()], CONCURRENCY, async (i) => {
+      const e = entries[i];
+      const t = theirs[i];
+      if (!t || compareVersions(t.version, e.version) < 0) {
+        try {
+          await this.send(to, e);
+        } catch (err) {
+          this.logger.debug({ owner: to.id, key: e.key, err: peerError(err) }, 'entry not delivered');
+          return;
+        }
+      }
+      held.push(e);
+    });
+    return held;
   }
 }

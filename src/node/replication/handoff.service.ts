@@ -8,18 +8,14 @@ import { MembershipService } from '../membership/membership.service.js';
 import { PlacementService } from '../placement/placement.service.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
-import { mapLimit } from '../../common/async/map-limit.js';
 import type { Member } from '../membership/merge.js';
-import { compareVersions } from '../storage/hlc.js';
 import { DeliveryService } from './delivery.service.js';
-import { PeerClientService, peerError } from './peer-client.service.js';
 import { NodeStateService } from '../state/node-state.service.js';
 
 type HintKey = [target: string, key: string];
 
-/** Hints looked up per versions request, and entries sent to one owner at once. */
+/** Hints looked up per versions request. */
 const BATCH = 200;
-const DELIVERY_CONCURRENCY = 8;
 
 /**
  * Hinted handoff: a persisted record "owner X missed key K", kept in the metadata store while the bytes stay in the
@@ -45,7 +41,6 @@ export class HandoffService implements OnApplicationBootstrap, BeforeApplication
     private readonly membership: MembershipService,
     private readonly placement: PlacementService,
     private readonly delivery: DeliveryService,
-    private readonly peers: PeerClientService,
     private readonly state: NodeStateService,
     metrics: MetricsService,
   ) {
@@ -135,36 +130,16 @@ export class HandoffService implements OnApplicationBootstrap, BeforeApplication
     }
   }
 
-  /**
-   * Delivers a batch of hints to one owner: asks first which versions it already holds (anti-entropy may have been
-   * faster), then sends only what it lacks, a few at a time.
-   */
+  /** Delivers a batch of hints to one owner; what it already holds (anti-entropy may have been faster) is not sent. */
   private async deliverBatch(member: Member, hints: { key: string; version: string }[], memberIds: string[]): Promise<void> {
     const present = hints.map((h) => this.store.get(h.key)).filter((e): e is Entry => e !== undefined);
-    if (present.length === 0) return;
-    let theirs: (Entry | null)[];
-    try {
-      theirs = await this.peers.versions(member.url, present.map((e) => e.key));
-    } catch (err) {
-      this.logger.debug({ target: member.id, err: peerError(err) }, 'hints not delivered yet');
-      return;
-    }
-    await mapLimit([...present.keys()], DELIVERY_CONCURRENCY, async (i) => {
-      const e = present[i];
-      const held = theirs[i];
-      if (!held || compareVersions(held.version, e.version) < 0) {
-        try {
-          await this.delivery.send(member, e);
-        } catch (err) {
-          this.logger.debug({ key: e.key, target: member.id, err: peerError(err) }, 'hint not delivered yet');
-          return;
-        }
-      }
+    for (const e of await this.delivery.deliverMissing(member, present)) {
       await this.removeIfNotNewer([member.id, e.key], e.version);
       this.delivered.inc();
       await this.dropIfOnlyHeldForOthers(e, memberIds);
-    }).catch((err: unknown) => this.logger.warn({ err }, 'hint delivery failed'));
+    }
   }
+
 
   /**
    * Removes a hint once `delivered` reached its owner — unless a newer write missed the same owner meanwhile and

@@ -22,7 +22,7 @@ export class PeerUpload {
     entry: Entry,
     token: string,
     agent: Agent,
-    private readonly idleTimeoutMs: number,
+    idleTimeoutMs: number,
   ) {
     const target = new URL('/internal/entries', url);
     this.req = request(target, {

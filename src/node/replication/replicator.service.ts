@@ -71,11 +71,9 @@ export class ReplicatorService {
       throw err;
     }
     const entry: Entry = { ...base, sha256: staged.sha256, size: staged.size };
-    const tasks = owners.map((o) => {
-      if (o.id === this.self.id) return this.timed('local', () => this.store.commit(entry, staged), started);
+    const tasks = this.fanOut(owners, started, () => this.store.commit(entry, staged), (o) => {
       const leg = legs.find((l) => l.peerId === o.id);
-      if (!leg) return Promise.reject(new Error('owner is down'));
-      return this.timed('remote', () => leg.finish(entry.sha256, entry.size), started);
+      return leg && (() => leg.finish(entry.sha256, entry.size));
     });
     return this.settle(entry, owners, tasks, w, staged);
   }
@@ -96,11 +94,9 @@ export class ReplicatorService {
       handles.push(fh);
       bodies.set(o.id, fh.createReadStream({ autoClose: false, highWaterMark: 256 * 1024 }));
     }
-    const tasks = owners.map((o) => {
-      if (o.id === this.self.id) return this.timed('local', () => this.store.commit(entry, staged), started);
+    const tasks = this.fanOut(owners, started, () => this.store.commit(entry, staged), (o) => {
       const body = bodies.get(o.id);
-      if (!body) return Promise.reject(new Error('owner is down'));
-      return this.timed('remote', () => this.delivery.send(o, entry, body), started);
+      return body && (() => this.delivery.send(o, entry, body));
     });
     void Promise.allSettled(tasks).then(() => Promise.all(handles.map((fh) => fh.close().catch(() => undefined))));
     return this.settle(entry, owners, tasks, w, staged);
@@ -109,12 +105,20 @@ export class ReplicatorService {
   /** Writes a tombstone (or any entry whose bytes every owner already has) to the owners. */
   async write(entry: Entry, owners: Member[], w: number): Promise<WriteOutcome> {
     const started = Date.now();
-    const tasks = owners.map((o) => {
-      if (o.id === this.self.id) return this.timed('local', () => this.store.commit(entry), started);
-      if (o.status !== 'up') return Promise.reject(new Error('owner is down'));
-      return this.timed('remote', () => this.delivery.send(o, entry), started);
-    });
+    const tasks = this.fanOut(owners, started, () => this.store.commit(entry), (o) => (o.status === 'up' ? () => this.delivery.send(o, entry) : undefined));
     return this.settle(entry, owners, tasks, w);
+  }
+
+  /**
+   * One timed task per owner, in the owners' order: the local write for this node, the remote one for another owner,
+   * or a failure when there is no way to reach it (it is down, so it gets a hint).
+   */
+  private fanOut(owners: Member[], started: number, local: () => Promise<unknown>, remote: (o: Member) => (() => Promise<unknown>) | undefined): Promise<void>[] {
+    return owners.map((o) => {
+      if (o.id === this.self.id) return this.timed('local', local, started);
+      const send = remote(o);
+      return send ? this.timed('remote', send, started) : Promise.reject(new Error('owner is down'));
+    });
   }
 
   private async timed(target: 'local' | 'remote', fn: () => Promise<unknown>, started: number): Promise<void> {

@@ -165,7 +165,7 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
    * Live entries in key order whose key starts with `prefix` and sorts after `after`; at most `limit`.
    */
   listLive(prefix: string, after: string | undefined, limit: number): Entry[] {
-    const start = after !== undefined && compareKeys(after, prefix) >= 0 ? `${after}\u0000` : prefix;
+    const start = scanStart(prefix, after);
     const out: Entry[] = [];
     for (const e of this.meta.scan(start)) {
       if (!e.key.startsWith(prefix)) break;
@@ -178,7 +178,7 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
 
   /** A page of entries (tombstones included) in key order: keys with `prefix`, after `after`, at most `limit`. */
   scanPage(prefix: string, after: string | undefined, limit: number): { entries: Entry[]; truncated: boolean } {
-    const start = after !== undefined && compareKeys(after, prefix) >= 0 ? `${after}\u0000` : prefix;
+    const start = scanStart(prefix, after);
     const entries: Entry[] = [];
     for (const e of this.meta.scan(start, limit + 1)) {
       if (!e.key.startsWith(prefix)) break;
@@ -273,4 +273,9 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
     }
     if (removed > 0) this.logger.warn({ removed }, 'removed orphan blobs left by an interrupted write');
   }
+}
+
+/** Where a key-ordered scan for `prefix` resumes after the cursor `after` (in LMDB's order, see compareKeys). */
+function scanStart(prefix: string, after: string | undefined): string {
+  return after !== undefined && compareKeys(after, prefix) >= 0 ? `${after}\u0000` : prefix;
 }

@@ -1,5 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
+import { Injectable, Logger } from '@nestjs/common';
 import { ShoalError } from '../../common/errors.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { NodeIdentity } from '../identity/node-identity.js';
@@ -45,7 +44,6 @@ export class AntiEntropyService {
   private readonly m;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: NodeConfig,
     private readonly self: NodeIdentity,
     private readonly store: LocalStoreService,
     private readonly membership: MembershipService,

@@ -1,11 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { NodeIdentity } from '../identity/node-identity.js';
 import { PlacementService } from '../placement/placement.service.js';
 import { DeliveryService } from '../replication/delivery.service.js';
-import { PeerClientService, peerError } from '../replication/peer-client.service.js';
 import type { Entry } from '../storage/entry.js';
-import { compareVersions } from '../storage/hlc.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 
 /** Keys asked about in one versions request. */
@@ -18,7 +16,6 @@ const BATCH = 200;
  */
 @Injectable()
 export class HandoverService {
-  private readonly logger = new Logger(HandoverService.name);
   private readonly handedOver;
   backlog = 0;
 
@@ -26,7 +23,6 @@ export class HandoverService {
     private readonly self: NodeIdentity,
     private readonly store: LocalStoreService,
     private readonly placement: PlacementService,
-    private readonly peers: PeerClientService,
     private readonly delivery: DeliveryService,
     metrics: MetricsService,
   ) {
@@ -52,29 +48,10 @@ export class HandoverService {
   private async handOver(partition: number, entries: Entry[]): Promise<number> {
     const owners = this.placement.ownersOfPartition(partition).filter((o) => o.id !== this.self.id);
     if (owners.length === 0) return 0;
-    const confirmed = new Map<string, number>(entries.map((e) => [e.key, 0]));
+    const confirmed = new Map<string, number>();
     for (const owner of owners) {
       if (owner.status !== 'up') continue;
-      let theirs: (Entry | null)[];
-      try {
-        theirs = await this.peers.versions(owner.url, entries.map((e) => e.key));
-      } catch (err) {
-        this.logger.debug({ owner: owner.id, err: peerError(err) }, 'owner unreachable for handover');
-        continue;
-      }
-      for (const [i, e] of entries.entries()) {
-        const t = theirs[i];
-        if (t && compareVersions(t.version, e.version) >= 0) {
-          confirmed.set(e.key, confirmed.get(e.key)! + 1);
-          continue;
-        }
-        try {
-          await this.delivery.send(owner, e);
-          confirmed.set(e.key, confirmed.get(e.key)! + 1);
-        } catch (err) {
-          this.logger.debug({ owner: owner.id, key: e.key, err: peerError(err) }, 'handover delivery failed');
-        }
-      }
+      for (const e of await this.delivery.deliverMissing(owner, entries)) confirmed.set(e.key, (confirmed.get(e.key) ?? 0) + 1);
     }
     let dropped = 0;
     for (const e of entries) {
@@ -85,4 +62,5 @@ export class HandoverService {
     this.handedOver.inc(dropped);
     return dropped;
   }
+
 }

@@ -53,7 +53,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
   ) {
     this.file = join(config.dataDir, 'registry.json');
     // Gauges refreshed on scrape rather than on every change.
-    const counts = () => this.countByStatus();
+    const counts = () => countByStatus(this.membership().nodes);
     const epoch = () => this.epoch;
     metrics.gauge({
       name: 'shoal_registry_nodes',
@@ -160,18 +160,12 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     const live = m.nodes.filter((n) => n.status !== 'dead');
     return {
       epoch: m.epoch,
-      nodes: this.countByStatus(),
+      nodes: countByStatus(m.nodes),
       capacityBytes: live.reduce((s, n) => s + n.capacityBytes, 0),
       freeBytes: live.reduce((s, n) => s + n.freeBytes, 0),
       usedBytes: live.reduce((s, n) => s + n.usedBytes, 0),
       files: live.reduce((s, n) => s + n.files, 0),
     };
-  }
-
-  private countByStatus(): Record<NodeStatus, number> {
-    const counts: Record<NodeStatus, number> = { up: 0, down: 0, dead: 0 };
-    for (const n of this.membership().nodes) counts[n.status]++;
-    return counts;
   }
 
   private liveCount(): number {
@@ -224,4 +218,10 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     });
     return this.saving;
   }
+}
+
+function countByStatus(nodes: NodeRecordDto[]): Record<NodeStatus, number> {
+  const counts: Record<NodeStatus, number> = { up: 0, down: 0, dead: 0 };
+  for (const n of nodes) counts[n.status]++;
+  return counts;
 }

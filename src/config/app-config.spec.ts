@@ -51,6 +51,10 @@ describe('loadConfig', () => {
     [{ ...node, NODE_ID: 'a b' }, /NODE_ID must be/],
     [{ ...node, TOMBSTONE_TTL_MS: '50000', SYNC_INTERVAL_MS: '30000' }, /TOMBSTONE_TTL_MS \(50000\) must be at least twice SYNC_INTERVAL_MS/],
     [{ ROLE: 'registry', CLUSTER_TOKEN: 'x', NODE_TTL_MS: '5000', NODE_DEAD_MS: '1000' }, /NODE_DEAD_MS/],
+    [{ ...node, S3_ACCESS_KEYS: 'nocolon' }, /S3_ACCESS_KEYS must be ACCESS_KEY_ID:SECRET pairs/],
+    [{ ...node, S3_READ_ACCESS_KEYS: 'AK:short' }, /S3_READ_ACCESS_KEYS must be/],
+    [{ ...node, PORT: '4000', S3_PORT: '4000' }, /S3_PORT \(4000\) must differ from PORT/],
+    [{ ...node, MAX_CLOCK_SKEW_MS: '0' }, /MAX_CLOCK_SKEW_MS must be between/],
   ])('refuses %j', (env, message) => {
     expect(problems(env as Record<string, string>).join('; ')).toMatch(message);
   });
@@ -62,6 +66,17 @@ describe('loadConfig', () => {
       'REGISTRY_URL is required',
       'SYNC_INTERVAL_MS must be a non-negative integer, got "-1"',
     ]);
+  });
+
+  it('parses the S3, zone and clock settings', () => {
+    const cfg = loadConfig({ ...node, S3_PORT: '9001', S3_ACCESS_KEYS: 'AKIDEXAMPLE:wJalrXUtnFEMI, AK2:secret-two', ZONE: 'rack-a', MAX_CLOCK_SKEW_MS: '250' }) as NodeConfig;
+    expect(cfg.s3).toEqual({ port: 9001, accessKeys: [{ accessKeyId: 'AKIDEXAMPLE', secret: 'wJalrXUtnFEMI' }, { accessKeyId: 'AK2', secret: 'secret-two' }], readAccessKeys: [], region: 'us-east-1' });
+    expect(cfg.zone).toBe('rack-a');
+    expect(cfg.maxClockSkewMs).toBe(250);
+    const plain = loadConfig(node) as NodeConfig;
+    expect(plain.s3.port).toBeUndefined();
+    expect(plain.zone).toBe('');
+    expect(plain.maxClockSkewMs).toBe(500);
   });
 
   it('ignores the variables of the other role', () => {

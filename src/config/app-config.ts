@@ -12,6 +12,14 @@ interface CommonConfig {
   clusterToken: string;
   dataDir: string;
   logLevel: LogLevel;
+  /** Largest tolerated offset between a node's wall clock and a registry's (DESIGN §3 Clocks). */
+  maxClockSkewMs: number;
+}
+
+/** One S3 credential: an access key id and its secret (DESIGN §2 S3). */
+export interface S3AccessKey {
+  accessKeyId: string;
+  secret: string;
 }
 
 export interface RegistryConfig extends CommonConfig {
@@ -37,6 +45,15 @@ export interface NodeConfig extends CommonConfig {
   scrubBytesPerSec: number;
   partitionBits: number;
   maxObjectBytes?: number;
+  /** Failure domain; empty when unset. */
+  zone: string;
+  s3: {
+    /** Unset: the S3 API is off. */
+    port?: number;
+    accessKeys: S3AccessKey[];
+    readAccessKeys: S3AccessKey[];
+    region: string;
+  };
 }
 
 export type AppConfig = RegistryConfig | NodeConfig;
@@ -49,7 +66,7 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
-type Parsed = string | number | string[] | undefined;
+type Parsed = string | number | string[] | S3AccessKey[] | undefined;
 
 function parseValue(name: string, spec: EnvVarSpec, raw: string): Parsed {
   switch (spec.kind) {
@@ -76,6 +93,12 @@ function parseValue(name: string, spec: EnvVarSpec, raw: string): Parsed {
     }
     case 'token-list':
       return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'key-pairs':
+      return raw.split(',').map((s) => s.trim()).filter(Boolean).map((pair) => {
+        const m = /^([A-Za-z0-9]{3,128}):(\S{8,})$/.exec(pair);
+        if (!m) throw new Error(`${name} must be ACCESS_KEY_ID:SECRET pairs (id 3-128 letters/digits, secret 8+ characters)`);
+        return { accessKeyId: m[1], secret: m[2] };
+      });
     case 'host':
     case 'string':
       return raw;
@@ -127,6 +150,7 @@ export function loadConfig(env: Env): AppConfig {
     clusterToken: v.CLUSTER_TOKEN as string,
     dataDir: v.DATA_DIR as string,
     logLevel: v.LOG_LEVEL as LogLevel,
+    maxClockSkewMs: v.MAX_CLOCK_SKEW_MS as number,
   };
   if (role === 'registry') {
     const cfg: RegistryConfig = { ...common, role, nodeTtlMs: v.NODE_TTL_MS as number, nodeDeadMs: v.NODE_DEAD_MS as number };
@@ -150,12 +174,20 @@ export function loadConfig(env: Env): AppConfig {
     scrubBytesPerSec: v.SCRUB_BYTES_PER_SEC as number,
     partitionBits: v.PARTITION_BITS as number,
     maxObjectBytes: v.MAX_OBJECT_BYTES as number | undefined,
+    zone: v.ZONE as string,
+    s3: {
+      port: v.S3_PORT as number | undefined,
+      accessKeys: v.S3_ACCESS_KEYS as S3AccessKey[],
+      readAccessKeys: v.S3_READ_ACCESS_KEYS as S3AccessKey[],
+      region: v.S3_REGION as string,
+    },
   };
   if (cfg.writeQuorum > cfg.replicationFactor) problems.push(`WRITE_QUORUM (${cfg.writeQuorum}) must not exceed REPLICATION_FACTOR (${cfg.replicationFactor})`);
   if (cfg.readQuorum > cfg.replicationFactor) problems.push(`READ_QUORUM (${cfg.readQuorum}) must not exceed REPLICATION_FACTOR (${cfg.replicationFactor})`);
   // A tombstone must outlive a few sync rounds to reach every replica before it is purged, or a delete can come back.
   if (cfg.tombstoneTtlMs < 2 * cfg.syncIntervalMs) problems.push(`TOMBSTONE_TTL_MS (${cfg.tombstoneTtlMs}) must be at least twice SYNC_INTERVAL_MS (${cfg.syncIntervalMs})`);
   if (cfg.nodeId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(cfg.nodeId)) problems.push('NODE_ID must be 1-64 characters of A-Z a-z 0-9 . _ -');
+  if (cfg.s3.port !== undefined && cfg.s3.port !== 0 && cfg.s3.port === cfg.port) problems.push(`S3_PORT (${cfg.s3.port}) must differ from PORT`);
   if (problems.length > 0) throw new ConfigError(problems);
   return cfg;
 }

@@ -11,7 +11,7 @@ export interface EnvVarSpec {
   default?: string | ((role: Role) => string);
   /** When true an unset value is fine and stays `undefined`. */
   optional?: boolean;
-  kind: 'string' | 'int' | 'url-list' | 'token-list' | 'role' | 'level' | 'url' | 'host';
+  kind: 'string' | 'int' | 'url-list' | 'token-list' | 'key-pairs' | 'role' | 'level' | 'url' | 'host';
   /** Inclusive bounds for ints. */
   min?: number;
   max?: number;
@@ -45,6 +45,12 @@ export const ENV_SCHEMA = {
   PARTITION_BITS: { roles: NODE, kind: 'int', min: 1, max: 16, default: '10', doc: 'log2 of the partition count' },
   MAX_OBJECT_BYTES: { roles: NODE, kind: 'int', min: 1, max: Number.MAX_SAFE_INTEGER, optional: true, doc: 'upload size limit' },
   LOG_LEVEL: { roles: BOTH, kind: 'level', default: 'info', doc: 'pino level' },
+  MAX_CLOCK_SKEW_MS: { roles: BOTH, kind: 'int', min: 1, max: 86_400_000, default: '500', doc: 'largest tolerated clock offset' },
+  ZONE: { roles: NODE, kind: 'string', default: '', doc: 'failure domain of this node' },
+  S3_PORT: { roles: NODE, kind: 'int', min: 0, max: 65535, optional: true, doc: 'S3 API port; unset = S3 off' },
+  S3_ACCESS_KEYS: { roles: NODE, kind: 'key-pairs', default: '', doc: 'ACCESS_KEY_ID:SECRET pairs, read-write' },
+  S3_READ_ACCESS_KEYS: { roles: NODE, kind: 'key-pairs', default: '', doc: 'ACCESS_KEY_ID:SECRET pairs, read-only' },
+  S3_REGION: { roles: NODE, kind: 'string', default: 'us-east-1', doc: 'region SigV4 signatures must name' },
 } as const satisfies Record<string, EnvVarSpec>;
 
 export type EnvVarName = keyof typeof ENV_SCHEMA;

@@ -14,6 +14,7 @@ import { ShoalExpressAdapter } from './common/http/shoal-express-adapter.js';
 import { ShoalError } from './common/errors.js';
 import { requestObserver } from './common/http/request-observer.js';
 import { ROOT_LOGGER } from './common/logging/logging.module.js';
+import { ClientLoadService } from './common/metrics/client-load.service.js';
 import { MetricsService } from './common/metrics/metrics.service.js';
 import { AppModule } from './app.module.js';
 
@@ -42,7 +43,7 @@ export async function createApp(config: AppConfig, opts: { logger?: boolean } = 
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   // First layer of all, so that every request — routed, refused or unmatched — is measured and logged once.
-  app.use(requestObserver(app.get<PinoInstance>(ROOT_LOGGER), app.get(MetricsService)));
+  app.use(requestObserver(app.get<PinoInstance>(ROOT_LOGGER), app.get(MetricsService), app.get(ClientLoadService)));
   const json = express.json({ limit: '4mb', type: ['application/json', 'application/*+json'] });
   // Internal routes parse nothing for a caller without the cluster token: the guard answers 401 before any work.
   const unauthenticatedInternal = (req: express.Request) => req.url.startsWith('/internal/') && !tokenEquals(bearerToken(req) ?? '', config.clusterToken);

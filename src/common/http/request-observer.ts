@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger as PinoInstance } from 'pino';
+import type { ClientLoadService } from '../metrics/client-load.service.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
 
 /** Paths polled by probes and scrapers: logged at debug so they do not drown the request log. */
@@ -40,19 +41,21 @@ function routeOf(req: Request): string {
 
 /**
  * One observer per request, attached before any router layer: when the response is done (or the connection is cut),
- * it records the duration and byte metrics by route template and writes the request's one log line — errors and
+ * it records the duration and byte metrics by route template, counts it out of the requests in flight, and writes the request's one log line — errors and
  * aborted requests always, 4xx at info, successes only when debug is on. It wraps nothing: bytes out are what the
  * socket wrote for this response (its head excluded), so no closure is added to each `res.write`.
  */
-export function requestObserver(logger: PinoInstance, metrics: MetricsService): (req: Request, res: Response, next: NextFunction) => void {
+export function requestObserver(logger: PinoInstance, metrics: MetricsService, load: ClientLoadService): (req: Request, res: Response, next: NextFunction) => void {
   const duration = childCache(metrics.httpDuration, ['method', 'route', 'status']);
   const bytes = childCache(metrics.httpBytes, ['route', 'direction']);
   return (req, res, next) => {
     const started = process.hrtime.bigint();
+    const done = load.begin(req.url);
     const socket = req.socket;
     const writtenBefore = socket.bytesWritten;
     const id = (req.headers['x-request-id'] as string | undefined) ?? `${ID_PREFIX}-${(sequence = (sequence + 1) % Number.MAX_SAFE_INTEGER)}`;
     res.once('close', () => {
+      done?.();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = routeOf(req);
       const status = res.statusCode;

@@ -36,6 +36,8 @@ export async function createApp(config: AppConfig, opts: { logger?: boolean } = 
   });
   if (opts.logger !== false) app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  // Express would add a weak ETag to every JSON and problem answer; on /v1 an ETag means the file's SHA-256, nothing else.
+  app.set('etag', false);
   app.set('query parser', 'simple');
   const json = express.json({ limit: '4mb', type: ['application/json', 'application/*+json'] });
   // Internal routes parse nothing for a caller without the cluster token: the guard answers 401 before any work.

@@ -21,7 +21,7 @@ interface Call {
   method?: string;
   token?: string;
   headers?: Record<string, string>;
-  body?: BodyInit;
+  body?: NonNullable<RequestInit['body']>;
   json?: unknown;
 }
 

@@ -41,6 +41,8 @@ export async function createApp(config: AppConfig, opts: { logger?: boolean } = 
   });
   if (opts.logger !== false) app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  // Express would add a weak ETag to every JSON and problem answer; on /v1 an ETag means the file's SHA-256, nothing else.
+  app.set('etag', false);
   app.set('query parser', 'simple');
   // First layer of all, so that every request — routed, refused or unmatched — is measured and logged once.
   app.use(requestObserver(app.get<PinoInstance>(ROOT_LOGGER), app.get(MetricsService), app.get(ClientLoadService)));

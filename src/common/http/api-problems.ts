@@ -2,13 +2,26 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 import { ERROR_STATUS, type ShoalErrorCode } from '../errors.js';
 import { problem } from '../problem-details.filter.js';
+import { responseHeaders } from './api-headers.js';
 import { ProblemDto } from './problem.dto.js';
+
+/** The headers an error answer carries beside its problem document (from the ShoalError that raised it). */
+function headersFor(status: number, codes: ShoalErrorCode[]) {
+  if (status === 401) return responseHeaders(['wwwAuthenticate']);
+  if (status === 416) return responseHeaders(['unsatisfiedRange']);
+  // INSUFFICIENT_REPLICAS always says when to retry; terminus' NOT_READY (health) does not.
+  if (status === 503) return codes.every((c) => c === 'INSUFFICIENT_REPLICAS') ? responseHeaders(['retryAfter']) : responseHeaders([], ['retryAfter']);
+  return undefined;
+}
 
 /**
  * Documents error answers as what they are on the wire — `application/problem+json` with the {@link ProblemDto}
- * schema — one response per status, listing the stable codes it may carry, with an example each.
+ * schema — one response per status, listing the stable codes it may carry, with an example each, and the headers
+ * that come with it. `{ head: true }` for HEAD routes: the same statuses and headers, no body.
  */
-export function ApiProblems(...codes: ShoalErrorCode[]): MethodDecorator & ClassDecorator {
+export function ApiProblems(...args: Array<ShoalErrorCode | { head: true }>): MethodDecorator & ClassDecorator {
+  const head = args.some((a) => typeof a === 'object');
+  const codes = args.filter((a): a is ShoalErrorCode => typeof a === 'string');
   const byStatus = new Map<number, ShoalErrorCode[]>();
   for (const code of codes) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
   return applyDecorators(
@@ -16,13 +29,16 @@ export function ApiProblems(...codes: ShoalErrorCode[]): MethodDecorator & Class
     ...[...byStatus.entries()].map(([status, list]) =>
       ApiResponse({
         status,
-        description: `problem: ${list.join(', ')}`,
-        content: {
-          'application/problem+json': {
-            schema: { $ref: getSchemaPath(ProblemDto) },
-            examples: Object.fromEntries(list.map((code) => [code, { value: problem(code, EXAMPLE_DETAIL[code] ?? code.toLowerCase().replace(/_/g, ' ')) }])),
+        description: head ? `${list.join(', ')} (no body: this is HEAD)` : `problem: ${list.join(', ')}`,
+        headers: headersFor(status, list),
+        ...(head ? {} : {
+          content: {
+            'application/problem+json': {
+              schema: { $ref: getSchemaPath(ProblemDto) },
+              examples: Object.fromEntries(list.map((code) => [code, { summary: code, value: problem(code, EXAMPLE_DETAIL[code] ?? code.toLowerCase().replace(/_/g, ' ')) }])),
+            },
           },
-        },
+        }),
       }),
     ),
   );

@@ -232,7 +232,7 @@ export interface components {
              * @example up
              * @enum {string}
              */
-            status: "up" | "down" | "dead";
+            status: "up" | "down" | "dead" | "stopped" | "leaving" | "left";
             /**
              * Format: date-time
              * @example 2026-11-25T12:00:00.000Z
@@ -297,11 +297,11 @@ export interface components {
             /** @example http://127.0.0.1:4001 */
             url: string;
             /**
-             * @description starting: no membership list yet; recovering: comparing with co-owners before serving reads
+             * @description starting: no membership list yet; recovering: comparing with co-owners before serving reads; leaving: being decommissioned, handing its partitions over; left: decommissioned, takes no writes; stopping: shutting down (SIGTERM)
              * @example ready
              * @enum {string}
              */
-            state: "starting" | "recovering" | "ready";
+            state: "starting" | "recovering" | "ready" | "leaving" | "left" | "stopping";
             /**
              * @description live files held here
              * @example 1200

@@ -11,7 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every known node with its status (up, down, dead) */
+        /** Every known node with its status (up, down, stopped, leaving, left, dead) and decommission progress */
         get: operations["listNodes"];
         put?: never;
         /** Register a storage node (or re-register it) */
@@ -39,6 +39,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/nodes/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement */
+        post: operations["stopNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/nodes/{id}/decommission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left */
+        post: operations["decommissionNode"];
+        /** Cancel a decommission under way: the node is up again and owns partitions again */
+        delete: operations["cancelDecommission"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/nodes/{id}": {
         parameters: {
             query?: never;
@@ -49,7 +84,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Graceful leave: forget the node */
+        /** Forget a node that holds nothing the others lack (left or dead); refused otherwise */
         delete: operations["removeNode"];
         options?: never;
         head?: never;
@@ -187,6 +222,34 @@ export interface components {
              */
             partitionBits?: number;
         };
+        DecommissionDto: {
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00.000Z
+             */
+            requestedAt: string;
+            /**
+             * Format: date-time
+             * @description when every entry it held was confirmed on its owners
+             * @example 2026-11-25T12:10:00.000Z
+             */
+            leftAt?: string;
+            /**
+             * @description partitions it still holds, as last reported (absent before its first report)
+             * @example 12
+             */
+            partitionsLeft?: number;
+            /**
+             * @description entries (files and tombstones) not yet confirmed on their owners
+             * @example 3400
+             */
+            entriesLeft?: number;
+            /**
+             * @description bytes of file data not yet handed over
+             * @example 1048576
+             */
+            bytesLeft?: number;
+        };
         NodeRecordDto: {
             /** @example node-1 */
             id: string;
@@ -198,7 +261,7 @@ export interface components {
              * @example up
              * @enum {string}
              */
-            status: "up" | "down" | "dead";
+            status: "up" | "down" | "dead" | "stopped" | "leaving" | "left";
             /**
              * Format: date-time
              * @example 2026-11-25T12:00:00.000Z
@@ -217,6 +280,8 @@ export interface components {
             files: number;
             /** @example 1048576 */
             usedBytes: number;
+            /** @description present while the node is leaving, and once it has left */
+            decommission?: components["schemas"]["DecommissionDto"];
         };
         MembershipDto: {
             /**
@@ -244,6 +309,21 @@ export interface components {
              * @example 1048576
              */
             usedBytes?: number;
+            /**
+             * @description decommission: partitions this node still holds (sent only while it is leaving)
+             * @example 12
+             */
+            partitionsLeft?: number;
+            /**
+             * @description decommission: entries (files and tombstones) not yet confirmed on their owners
+             * @example 3400
+             */
+            entriesLeft?: number;
+            /**
+             * @description decommission: bytes of file data not yet handed over
+             * @example 1048576
+             */
+            bytesLeft?: number;
         };
         NodeCountsDto: {
             /** @example 3 */
@@ -252,6 +332,21 @@ export interface components {
             down: number;
             /** @example 0 */
             dead: number;
+            /**
+             * @description stopped on purpose (SIGTERM), expected back; owns its data
+             * @example 0
+             */
+            stopped: number;
+            /**
+             * @description being decommissioned
+             * @example 0
+             */
+            leaving: number;
+            /**
+             * @description decommissioned: holds nothing, may be forgotten
+             * @example 0
+             */
+            left: number;
         };
         ClusterSummaryDto: {
             /** @example 7 */
@@ -417,6 +512,144 @@ export interface operations {
             };
         };
     };
+    stopNode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description recorded; the next heartbeat or registration makes the node up again */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    decommissionNode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the node to remove */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the node, now leaving (idempotent) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeRecordDto"];
+                };
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    cancelDecommission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the leaving node */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the node, no longer leaving */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeRecordDto"];
+                };
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     removeNode: {
         parameters: {
             query?: never;
@@ -446,6 +679,15 @@ export interface operations {
             };
             /** @description problem: NODE_NOT_FOUND */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_HOLDS_DATA */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

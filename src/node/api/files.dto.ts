@@ -1,3 +1,4 @@
+import { NODE_STATUSES } from '../../common/protocol/membership.dto.js';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
@@ -53,7 +54,7 @@ export class QuorumsDto {
 export class MemberDto {
   @ApiProperty({ example: 'node-1' }) id!: string;
   @ApiProperty({ example: 'http://127.0.0.1:4001' }) url!: string;
-  @ApiProperty({ enum: ['up', 'down', 'dead'], example: 'up' }) status!: string;
+  @ApiProperty({ enum: NODE_STATUSES, example: 'up' }) status!: string;
   @ApiProperty({ example: '2026-11-25T12:00:00.000Z', format: 'date-time' }) lastHeartbeatAt!: string;
 }
 
@@ -76,7 +77,11 @@ export class SyncStatusDto {
 export class NodeInfoDto {
   @ApiProperty({ example: 'node-1' }) id!: string;
   @ApiProperty({ example: 'http://127.0.0.1:4001' }) url!: string;
-  @ApiProperty({ enum: ['starting', 'recovering', 'ready'], example: 'ready', description: 'starting: no membership list yet; recovering: comparing with co-owners before serving reads' }) state!: string;
+  @ApiProperty({
+    enum: ['starting', 'recovering', 'ready', 'leaving', 'left', 'stopping'],
+    example: 'ready',
+    description: 'starting: no membership list yet; recovering: comparing with co-owners before serving reads; leaving: being decommissioned, handing its partitions over; left: decommissioned, takes no writes; stopping: shutting down (SIGTERM)',
+  }) state!: string;
   @ApiProperty({ example: 1200, description: 'live files held here' }) files!: number;
   @ApiProperty({ example: 1048576 }) usedBytes!: number;
   @ApiProperty({ example: 53687091200 }) freeBytes!: number;

@@ -135,7 +135,7 @@ export class HandoffService implements OnApplicationBootstrap, BeforeApplication
   /** Delivers a batch of hints to one owner; what it already holds (anti-entropy may have been faster) is not sent. */
   private async deliverBatch(member: Member, hints: { key: string; version: string }[], memberIds: string[]): Promise<void> {
     const present = hints.map((h) => this.store.get(h.key)).filter((e): e is Entry => e !== undefined);
-    for (const e of await this.delivery.deliverMissing(member, present)) {
+    for (const e of await this.delivery.deliverMissing(member, present, 'handoff')) {
       await this.removeIfNotNewer([member.id, e.key], e.version);
       this.delivered.inc();
       await this.dropIfOnlyHeldForOthers(e, memberIds);

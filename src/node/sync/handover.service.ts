@@ -51,7 +51,7 @@ export class HandoverService {
     const confirmed = new Map<string, number>();
     for (const owner of owners) {
       if (owner.status !== 'up') continue;
-      for (const e of await this.delivery.deliverMissing(owner, entries)) confirmed.set(e.key, (confirmed.get(e.key) ?? 0) + 1);
+      for (const e of await this.delivery.deliverMissing(owner, entries, 'handover')) confirmed.set(e.key, (confirmed.get(e.key) ?? 0) + 1);
     }
     let dropped = 0;
     for (const e of entries) {

@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiParam, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
 import { ApiProblems } from '../../common/http/api-problems.js';
-import { HeartbeatDto, MembershipDto, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
+import { HeartbeatDto, MembershipDto, NodeRecordDto, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
 import { RegistryStoreService } from '../membership/registry-store.service.js';
 
 @ApiTags('nodes')
@@ -30,8 +30,45 @@ export class NodesController {
     return this.store.heartbeat(id, dto);
   }
 
+  @Post(':id/stop')
+  @HttpCode(204)
+  @UseGuards(ClusterTokenGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement', operationId: 'stopNode' })
+  @ApiNoContentResponse({ description: 'recorded; the next heartbeat or registration makes the node up again' })
+  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND')
+  stop(@Param('id') id: string): Promise<void> {
+    return this.store.stop(id);
+  }
+
+  @Post(':id/decommission')
+  @HttpCode(200)
+  @UseGuards(ClusterTokenGuard)
+  @ApiBearerAuth()
+  @ApiParam({ name: 'id', description: 'the node to remove' })
+  @ApiOperation({
+    summary: 'Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left',
+    operationId: 'decommissionNode',
+  })
+  @ApiOkResponse({ type: NodeRecordDto, description: 'the node, now leaving (idempotent)' })
+  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND', 'CONFLICT')
+  decommission(@Param('id') id: string): Promise<NodeRecordDto> {
+    return this.store.decommission(id);
+  }
+
+  @Delete(':id/decommission')
+  @UseGuards(ClusterTokenGuard)
+  @ApiBearerAuth()
+  @ApiParam({ name: 'id', description: 'the leaving node' })
+  @ApiOperation({ summary: 'Cancel a decommission under way: the node is up again and owns partitions again', operationId: 'cancelDecommission' })
+  @ApiOkResponse({ type: NodeRecordDto, description: 'the node, no longer leaving' })
+  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND', 'CONFLICT')
+  cancelDecommission(@Param('id') id: string): Promise<NodeRecordDto> {
+    return this.store.cancelDecommission(id);
+  }
+
   @Get()
-  @ApiOperation({ summary: 'Every known node with its status', description: 'The membership list as this registry judges it from the heartbeats it receives itself, with its epoch. Needs no token.', operationId: 'listNodes' })
+  @ApiOperation({ summary: 'Every known node with its status (up, down, stopped, leaving, left, dead) and decommission progress', description: 'The membership list as this registry judges it from the heartbeats it receives itself, with its epoch. Needs no token.', operationId: 'listNodes' })
   @ApiOkResponse({ type: MembershipDto, description: 'the membership list' })
   list(): MembershipDto {
     return this.store.membership();
@@ -41,9 +78,9 @@ export class NodesController {
   @HttpCode(204)
   @UseGuards(ClusterTokenGuard)
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'Graceful leave: forget the node', description: 'Removes the node from this registry\'s list at once (it leaves the placement without waiting for NODE_DEAD_MS).', operationId: 'removeNode' })
+  @ApiOperation({ summary: 'Forget a node that holds nothing the others lack (left or dead); refused otherwise', description: 'Removes a left or dead node from this registry\'s list. A node that may still hold the only copy of something (up, down, stopped, leaving) is refused with 409 NODE_HOLDS_DATA: decommission it first.', operationId: 'removeNode' })
   @ApiNoContentResponse({ description: 'removed' })
-  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND')
+  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND', 'NODE_HOLDS_DATA')
   remove(@Param('id') id: string): Promise<void> {
     return this.store.remove(id);
   }

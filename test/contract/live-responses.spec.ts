@@ -193,7 +193,31 @@ describe('live answers match the committed OpenAPI documents', () => {
       expect((await call(registry, 'GET /v1/nodes', `${reg}/v1/nodes`)).json().nodes).toHaveLength(3);
     });
 
-    it('DELETE /v1/nodes/{id}: 204, 401, 404', async () => {
+    it('POST /v1/nodes/{id}/stop: 204, 401, 404', async () => {
+      expect((await call(registry, 'POST /v1/nodes/{id}/stop', `${solo}/v1/nodes/${fake.id}/stop`)).status).toBe(401);
+      expect((await call(registry, 'POST /v1/nodes/{id}/stop', `${solo}/v1/nodes/unknown/stop`, { token: cluster.token })).json().code).toBe('NODE_NOT_FOUND');
+      expect((await call(registry, 'POST /v1/nodes/{id}/stop', `${solo}/v1/nodes/${fake.id}/stop`, { token: cluster.token })).status).toBe(204);
+      expect((await call(registry, 'GET /v1/nodes', `${solo}/v1/nodes`)).json().nodes.find((n: { id: string }) => n.id === fake.id).status).toBe('stopped');
+      // a heartbeat (as after a restart) makes it up again
+      await call(registry, 'PUT /v1/nodes/{id}/heartbeat', `${solo}/v1/nodes/${fake.id}/heartbeat`, { token: cluster.token, json: { freeBytes: 400, files: 3 } });
+    });
+
+    it('decommission and its cancel: 200, 401, 404, 409; DELETE of a node that may hold data: 409', async () => {
+      const nodeUrl = `${solo}/v1/nodes/${fake.id}`;
+      expect((await call(registry, 'DELETE /v1/nodes/{id}', nodeUrl, { token: cluster.token })).json().code).toBe('NODE_HOLDS_DATA');
+      expect((await call(registry, 'POST /v1/nodes/{id}/decommission', `${nodeUrl}/decommission`)).status).toBe(401);
+      expect((await call(registry, 'POST /v1/nodes/{id}/decommission', `${solo}/v1/nodes/unknown/decommission`, { token: cluster.token })).json().code).toBe('NODE_NOT_FOUND');
+      expect((await call(registry, 'POST /v1/nodes/{id}/decommission', `${nodeUrl}/decommission`, { token: cluster.token })).json().status).toBe('leaving');
+      expect((await call(registry, 'DELETE /v1/nodes/{id}/decommission', `${nodeUrl}/decommission`, { token: cluster.token })).json().status).toBe('up');
+      expect((await call(registry, 'DELETE /v1/nodes/{id}/decommission', `${nodeUrl}/decommission`)).status).toBe(401);
+      await call(registry, 'POST /v1/nodes/{id}/decommission', `${nodeUrl}/decommission`, { token: cluster.token });
+      // the leaving node reports that nothing it held is unconfirmed: it has left, and cannot be cancelled any more
+      const hb = await call(registry, 'PUT /v1/nodes/{id}/heartbeat', `${nodeUrl}/heartbeat`, { token: cluster.token, json: { freeBytes: 400, files: 0, partitionsLeft: 0, entriesLeft: 0, bytesLeft: 0 } });
+      expect(hb.json().nodes.find((n: { id: string }) => n.id === fake.id).status).toBe('left');
+      expect((await call(registry, 'DELETE /v1/nodes/{id}/decommission', `${nodeUrl}/decommission`, { token: cluster.token })).json().code).toBe('CONFLICT');
+    });
+
+    it('DELETE /v1/nodes/{id}: 204 once left, 401, 404', async () => {
       expect((await call(registry, 'DELETE /v1/nodes/{id}', `${solo}/v1/nodes/${fake.id}`)).status).toBe(401);
       expect((await call(registry, 'DELETE /v1/nodes/{id}', `${solo}/v1/nodes/${fake.id}`, { token: cluster.token })).status).toBe(204);
       expect((await call(registry, 'DELETE /v1/nodes/{id}', `${solo}/v1/nodes/${fake.id}`, { token: cluster.token })).json().code).toBe('NODE_NOT_FOUND');

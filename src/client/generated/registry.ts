@@ -57,7 +57,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement */
+        /**
+         * A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement
+         * @description Sent by a node on SIGTERM to every registry. A stopped node keeps its place in the placement; peers hint for it at once instead of waiting for NODE_TTL_MS, and its next registration makes it up again.
+         */
         post: operations["stopNode"];
         delete?: never;
         options?: never;
@@ -74,9 +77,15 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left */
+        /**
+         * Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left
+         * @description Marks the node leaving (idempotent). The placement computes owners without it; they pull its partitions; once every entry it held is confirmed on its new owners it reports so and turns left. Progress is in GET /v1/nodes (decommission).
+         */
         post: operations["decommissionNode"];
-        /** Cancel a decommission under way: the node is up again and owns partitions again */
+        /**
+         * Cancel a decommission under way: the node is up again and owns partitions again
+         * @description Returns a leaving node to up: it owns its partitions again, and what was already copied to the would-be owners is handed back by anti-entropy. A node that has already left cannot be cancelled (409).
+         */
         delete: operations["cancelDecommission"];
         options?: never;
         head?: never;

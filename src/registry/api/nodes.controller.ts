@@ -34,7 +34,7 @@ export class NodesController {
   @HttpCode(204)
   @UseGuards(ClusterTokenGuard)
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement', operationId: 'stopNode' })
+  @ApiOperation({ summary: 'A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement', description: 'Sent by a node on SIGTERM to every registry. A stopped node keeps its place in the placement; peers hint for it at once instead of waiting for NODE_TTL_MS, and its next registration makes it up again.', operationId: 'stopNode' })
   @ApiNoContentResponse({ description: 'recorded; the next heartbeat or registration makes the node up again' })
   @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND')
   stop(@Param('id') id: string): Promise<void> {
@@ -48,6 +48,7 @@ export class NodesController {
   @ApiParam({ name: 'id', description: 'the node to remove' })
   @ApiOperation({
     summary: 'Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left',
+    description: 'Marks the node leaving (idempotent). The placement computes owners without it; they pull its partitions; once every entry it held is confirmed on its new owners it reports so and turns left. Progress is in GET /v1/nodes (decommission).',
     operationId: 'decommissionNode',
   })
   @ApiOkResponse({ type: NodeRecordDto, description: 'the node, now leaving (idempotent)' })
@@ -60,7 +61,7 @@ export class NodesController {
   @UseGuards(ClusterTokenGuard)
   @ApiBearerAuth()
   @ApiParam({ name: 'id', description: 'the leaving node' })
-  @ApiOperation({ summary: 'Cancel a decommission under way: the node is up again and owns partitions again', operationId: 'cancelDecommission' })
+  @ApiOperation({ summary: 'Cancel a decommission under way: the node is up again and owns partitions again', description: 'Returns a leaving node to up: it owns its partitions again, and what was already copied to the would-be owners is handed back by anti-entropy. A node that has already left cannot be cancelled (409).', operationId: 'cancelDecommission' })
   @ApiOkResponse({ type: NodeRecordDto, description: 'the node, no longer leaving' })
   @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND', 'CONFLICT')
   cancelDecommission(@Param('id') id: string): Promise<NodeRecordDto> {

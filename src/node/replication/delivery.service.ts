@@ -5,7 +5,7 @@ import { compareVersions } from '../storage/hlc.js';
 import type { Member } from '../membership/merge.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
-import { PeerClientService, peerError } from './peer-client.service.js';
+import { PeerClientService, peerError, type SendOptions } from './peer-client.service.js';
 
 /** Entries sent to one owner at once by {@link DeliveryService.deliverMissing}. */
 const CONCURRENCY = 8;
@@ -20,12 +20,9 @@ export class DeliveryService {
     private readonly peers: PeerClientService,
   ) {}
 
-  async send(to: Member, entry: Entry, body?: Readable | Buffer): Promise<void> {
-    if (entry.deleted) {
-      await this.peers.putTombstone(to.url, entry);
-      return;
-    }
-    await this.peers.putEntry(to.url, entry, body ?? this.store.openBlob(entry.sha256, entry.size));
+  async send(to: Member, entry: Entry, body?: Readable | Buffer, opts?: SendOptions): Promise<{ version: string }> {
+    if (entry.deleted) return this.peers.putTombstone(to.url, entry, opts);
+    return this.peers.putEntry(to.url, entry, body ?? this.store.openBlob(entry.sha256, entry.size), opts);
   }
 
   /**

@@ -10,9 +10,10 @@ import { withLogs } from '../support/with-logs.js';
 
 /**
  * Owner-fenced versions (DESIGN §3) with real clocks apart: 5 nodes, N=3, W=2, one node running an hour ahead and one
- * an hour behind under libfaketime. MAX_CLOCK_SKEW_MS is raised here so that the skewed nodes still coordinate
- * writes — these tests are about what fencing guarantees whatever the clocks; clock-discipline.e2e-spec.ts covers
- * the refusal of a skewed coordinator.
+ * an hour behind under libfaketime. The registry's MAX_CLOCK_SKEW_MS is raised here so that it does not flag the
+ * skewed nodes and they still coordinate writes — these tests are about what fencing guarantees whatever the clocks;
+ * clock-discipline.e2e-spec.ts covers the refusal of a skewed coordinator. The nodes keep the default bound, so they
+ * count the versions from the future that the fast node sends them.
  */
 const describeIf = faketimeAvailable() ? describe : describe.skip;
 
@@ -51,7 +52,7 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
   beforeAll(async () => {
     cluster = await startCluster({
       nodes: 3,
-      env: { MAX_CLOCK_SKEW_MS: String(3 * 3_600_000) },
+      registryEnv: { MAX_CLOCK_SKEW_MS: String(3 * 3_600_000) },
       nodeEnv: { REPLICATION_FACTOR: '3', WRITE_QUORUM: '2', READ_QUORUM: '2' },
     });
     normal = [...cluster.nodes];
@@ -111,7 +112,6 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
     await expectEverywhere(key, 404);
     await expectOwnersConverge(key, '', true);
   }));
-});
 
   it('a write through the fast node, then one through a non-owner: the later write wins everywhere', withLogs(() => cluster, async () => {
     const key = keyWhere('fast-then-nonowner', (o) => o.includes(fast) && normal.some((n) => !o.includes(n)));
@@ -124,6 +124,10 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
     expect(second.body.version > first.body.version).toBe(true);
     await expectEverywhere(key, 200, 'second');
     await expectOwnersConverge(key, second.body.version, false);
+    // The owners accepted the fast node's version from an hour ahead (it must not be lost) but counted it.
+    const owner = owners(key).find((o) => o !== fast)!;
+    const metrics = await (await fetch(`${owner.url}/metrics`)).text();
+    expect(Number(/^shoal_future_versions_total (\d+)/m.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
   }));
 
   it('a write through the fast node, then one through the slow node: the later write wins everywhere', withLogs(() => cluster, async () => {
@@ -140,4 +144,4 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
     for (const [node, text] of [[slow, 'one'], [fast, 'two'], [slow, 'three']] as const) expect((await put(node, key, text)).status).toBe(201);
     await expectEverywhere(key, 200, 'three');
   }));
-
+});

@@ -217,6 +217,16 @@ export interface components {
             files: number;
             /** @example 1048576 */
             usedBytes: number;
+            /**
+             * @description this registry's clock minus the node's, corrected by half the heartbeat round trip (DESIGN §3 Clocks); absent until a heartbeat carried the node's clock
+             * @example 2
+             */
+            clockOffsetMs?: number;
+            /**
+             * @description the offset exceeds MAX_CLOCK_SKEW_MS: the node coordinates no writes until its clock is back
+             * @example false
+             */
+            clockSkewed?: boolean;
         };
         MembershipDto: {
             /**
@@ -244,6 +254,16 @@ export interface components {
              * @example 1048576
              */
             usedBytes?: number;
+            /**
+             * @description the node's wall clock (ms since epoch) when it sent this heartbeat
+             * @example 1764590400000
+             */
+            wallClockMs?: number;
+            /**
+             * @description round trip of the node's previous heartbeat to this registry (ms, monotonic clock)
+             * @example 3
+             */
+            rttMs?: number;
         };
         NodeCountsDto: {
             /** @example 3 */

@@ -39,6 +39,14 @@ export class HeartbeatDto {
   @ApiPropertyOptional({ example: 1048576, description: 'bytes of file data held by the node' })
   @IsOptional() @IsInt() @Min(0)
   usedBytes?: number;
+
+  @ApiPropertyOptional({ example: 1764590400000, description: 'the node\'s wall clock (ms since epoch) when it sent this heartbeat' })
+  @IsOptional() @IsInt() @Min(0)
+  wallClockMs?: number;
+
+  @ApiPropertyOptional({ example: 3, description: 'round trip of the node\'s previous heartbeat to this registry (ms, monotonic clock)' })
+  @IsOptional() @IsInt() @Min(0) @Max(600000)
+  rttMs?: number;
 }
 
 export class NodeRecordDto {
@@ -52,6 +60,10 @@ export class NodeRecordDto {
   @ApiProperty({ example: 53687091200 }) freeBytes!: number;
   @ApiProperty({ example: 1200 }) files!: number;
   @ApiProperty({ example: 1048576 }) usedBytes!: number;
+  @ApiPropertyOptional({ example: 2, description: 'this registry\'s clock minus the node\'s, corrected by half the heartbeat round trip (DESIGN §3 Clocks); absent until a heartbeat carried the node\'s clock' })
+  clockOffsetMs?: number;
+  @ApiPropertyOptional({ example: false, description: 'the offset exceeds MAX_CLOCK_SKEW_MS: the node coordinates no writes until its clock is back' })
+  clockSkewed?: boolean;
 }
 
 export class MembershipDto {

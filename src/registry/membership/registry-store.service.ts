@@ -7,6 +7,7 @@ import { atomicWriteFile } from '../../common/fs/atomic-write.js';
 import type { ClusterSummaryDto, HeartbeatDto, MembershipDto, NodeRecordDto, NodeStatus, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { livenessOf } from './liveness.js';
+import { estimateClockOffset, isClockSkewed } from '../../common/protocol/clock-offset.js';
 
 interface StoredNode {
   id: string;
@@ -18,6 +19,8 @@ interface StoredNode {
   files: number;
   registeredAt: number;
   lastHeartbeatAt: number;
+  /** this registry's clock minus the node's, from the last heartbeat that carried the node's clock */
+  clockOffsetMs?: number;
 }
 
 interface StoredState {
@@ -64,6 +67,16 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
       },
     });
     metrics.gauge({ name: 'shoal_registry_epoch', help: 'membership epoch', collect() { this.set(epoch()); } });
+    const offsets = () => [...this.nodes.values()];
+    metrics.gauge({
+      name: 'shoal_clock_offset_seconds',
+      help: 'this registry\'s clock minus the node\'s, by node (positive: the node is behind)',
+      labelNames: ['node'],
+      collect() {
+        this.reset();
+        for (const n of offsets()) if (n.clockOffsetMs !== undefined) this.set({ node: n.id }, n.clockOffsetMs / 1000);
+      },
+    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -118,6 +131,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     node.freeBytes = dto.freeBytes;
     node.files = dto.files;
     node.usedBytes = dto.usedBytes ?? node.usedBytes;
+    if (dto.wallClockMs !== undefined) this.judgeClock(node, estimateClockOffset(node.lastHeartbeatAt, dto.wallClockMs, dto.rttMs));
     if (this.statuses.get(id) !== 'up') {
       this.statuses.set(id, 'up');
       this.epoch++;
@@ -125,6 +139,15 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     }
     this.schedulePersist();
     return this.membership();
+  }
+
+  /** Logs when a node's clock leaves (or comes back within) MAX_CLOCK_SKEW_MS. */
+  private judgeClock(node: StoredNode, offsetMs: number): void {
+    const before = isClockSkewed(node.clockOffsetMs, this.config.maxClockSkewMs);
+    node.clockOffsetMs = offsetMs;
+    const now = isClockSkewed(offsetMs, this.config.maxClockSkewMs);
+    if (now && !before) this.logger.warn({ nodeId: node.id, clockOffsetMs: offsetMs, maxClockSkewMs: this.config.maxClockSkewMs }, 'node clock is off; it stops coordinating writes');
+    else if (before && !now) this.logger.log({ nodeId: node.id, clockOffsetMs: offsetMs }, 'node clock is back within bounds');
   }
 
   async remove(id: string): Promise<void> {
@@ -151,6 +174,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
         freeBytes: n.freeBytes,
         usedBytes: n.usedBytes,
         files: n.files,
+        ...(n.clockOffsetMs !== undefined ? { clockOffsetMs: n.clockOffsetMs, clockSkewed: isClockSkewed(n.clockOffsetMs, this.config.maxClockSkewMs) } : {}),
       }));
     return { epoch: this.epoch, partitionBits: this.partitionBits, nodes };
   }

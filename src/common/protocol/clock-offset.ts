@@ -1,0 +1,35 @@
+/**
+ * Clock discipline (DESIGN §3 Clocks). Each heartbeat carries the node's wall clock when it was sent
+ * (`wallClockMs`) and the round trip its previous heartbeat took (`rttMs`, measured on the node's monotonic clock,
+ * so a skewed wall clock does not distort it). The registry then estimates
+ *
+ *   clockOffsetMs = registry's clock on receipt − (wallClockMs + rttMs / 2)
+ *
+ * i.e. its own clock minus the node's, with the one-way delay taken as half the round trip. Positive: the node is
+ * behind. The error of the estimate is at most half the round-trip asymmetry, which is far below MAX_CLOCK_SKEW_MS.
+ */
+export function estimateClockOffset(receivedAtMs: number, wallClockMs: number, rttMs = 0): number {
+  return Math.round(receivedAtMs - (wallClockMs + Math.max(0, rttMs) / 2));
+}
+
+/** One registry's judgement: a node is off when its offset exceeds the bound either way. */
+export function isClockSkewed(offsetMs: number | undefined, maxSkewMs: number): boolean {
+  return offsetMs !== undefined && Math.abs(offsetMs) > maxSkewMs;
+}
+
+/** What one registry said of this node in its last answer. */
+export interface ClockReport {
+  clockOffsetMs?: number;
+  clockSkewed?: boolean;
+}
+
+/**
+ * The node's own verdict from the registries that answered: skewed only when every one of them that judged its
+ * clock says so (one registry with a wrong clock of its own must not stop a healthy node). No judgement at all —
+ * no registry reachable, or registries that predate clock discipline — leaves the node as it was.
+ */
+export function judgeOwnClock(reports: ClockReport[], previous: boolean): boolean {
+  const judged = reports.filter((r) => typeof r.clockSkewed === 'boolean');
+  if (judged.length === 0) return previous;
+  return judged.every((r) => r.clockSkewed === true);
+}

@@ -71,6 +71,16 @@ export class ReplicatorService {
       throw err;
     }
     const entry: Entry = { ...base, sha256: staged.sha256, size: staged.size };
+    // No owner commits before its trailers arrive. If legs broke during the body (an owner died, a link went
+    // silent) so that W is out of reach, give every leg up now, before any trailer: then nothing exists anywhere.
+    const healthy = uploads.filter((u) => !u.failed).length + (owners.some((o) => o.id === this.self.id) ? 1 : 0);
+    if (healthy < w) {
+      const reason = new Error(`only ${healthy} owners still took the body; ${w} are needed`);
+      for (const u of uploads) u.abort(reason);
+      await this.store.discard(staged);
+      this.logger.warn({ key: entry.key, healthy, w, failed: uploads.filter((u) => u.failed).map((u) => ({ owner: u.peerId, err: peerError(u.failed) })) }, 'write quorum lost during the body; abandoned before any owner committed');
+      return { entry, acked: [], ok: false };
+    }
     const legs = this.legs(owners, started, (o) => {
       const u = uploads.find((l) => l.peerId === o.id);
       return u && { send: () => u.finish(entry.sha256, entry.size), abort: (err) => u.abort(err) };

@@ -28,7 +28,7 @@ function fileUrl(node: ShoalProcess, key: string): string {
 
 async function put(node: ShoalProcess, key: string, text: string): Promise<Reply<FileInfoDto & { code?: string }>> {
   const res = await fetch(fileUrl(node, key), { method: 'PUT', body: text, headers: { 'content-type': 'text/plain' }, signal: AbortSignal.timeout(15_000) });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as FileInfoDto & { code?: string } };
 }
 
 async function get(node: ShoalProcess, key: string): Promise<Reply<string>> {

@@ -53,7 +53,7 @@ async function start(role: 'registry' | 'node', options: StartOptions, derive: (
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'shoal-test-')));
   try {
-    const host = options.host ? { HOST: options.host } : {};
+    const host: Env = options.host ? { HOST: options.host } : {};
     return await ShoalProcess.start({ name: options.name ?? role, port, dataDir, host: options.host, wrap: options.wrap, env: { ...derive(port), ...host, ...options.env, ROLE: role } });
   } catch (err) {
     if (!options.dataDir) await removeDirs([dataDir]); // nobody else knows about it

@@ -1,4 +1,4 @@
-import { estimateClockOffset, isClockSkewed, judgeOwnClock } from './clock-offset.js';
+import { addSample, CLOCK_WINDOW, estimateClockOffset, filterOffset, isClockSkewed, judgeOwnClock } from './clock-offset.js';
 
 describe('estimateClockOffset', () => {
   it.each([
@@ -40,5 +40,37 @@ describe('judgeOwnClock (the node, from every registry that answered)', () => {
 
   it('ignores registries that did not judge', () => {
     expect(judgeOwnClock([{}, { clockSkewed: true }], false)).toBe(true);
+  });
+});
+
+describe('filterOffset (the least delayed of the recent heartbeats)', () => {
+  const sample = (raw: number, rtt = 0) => ({ raw, estimate: raw - rtt / 2 });
+
+  it('judges nothing before three heartbeats', () => {
+    expect(filterOffset([sample(0), sample(1)])).toBeUndefined();
+    expect(filterOffset([sample(0), sample(1), sample(2)])).toBe(0);
+  });
+
+  it('a heartbeat stalled for 600 ms on a busy machine does not make a right clock look skewed', () => {
+    const samples = [sample(3, 2), sample(600, 2), sample(4, 2), sample(650, 2)];
+    expect(filterOffset(samples)).toBe(2);
+    expect(isClockSkewed(filterOffset(samples), 500)).toBe(false);
+  });
+
+  it('a node an hour ahead stays an hour ahead, stalls or not', () => {
+    const samples = [sample(-3_600_000 + 5), sample(-3_600_000 + 700), sample(-3_600_000 + 3)];
+    expect(filterOffset(samples)).toBe(-3_600_000 + 3);
+    expect(isClockSkewed(filterOffset(samples), 500)).toBe(true);
+  });
+
+  it('a node an hour behind is flagged', () => {
+    expect(isClockSkewed(filterOffset([sample(3_600_000), sample(3_600_010), sample(3_600_400)]), 500)).toBe(true);
+  });
+
+  it('forgets old heartbeats: a clock put right is judged right within a window', () => {
+    let samples = Array.from({ length: CLOCK_WINDOW }, () => sample(-3_600_000));
+    for (let i = 0; i < CLOCK_WINDOW; i++) samples = addSample(samples, sample(5));
+    expect(samples).toHaveLength(CLOCK_WINDOW);
+    expect(filterOffset(samples)).toBe(5);
   });
 });

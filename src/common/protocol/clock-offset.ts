@@ -12,6 +12,34 @@ export function estimateClockOffset(receivedAtMs: number, wallClockMs: number, r
   return Math.round(receivedAtMs - (wallClockMs + Math.max(0, rttMs) / 2));
 }
 
+/** One heartbeat's measurement: `raw` = receipt − wallClockMs, `estimate` = raw corrected by half the round trip. */
+export interface ClockSample {
+  raw: number;
+  estimate: number;
+}
+
+/** Heartbeats a registry keeps per node to judge its clock; at least {@link MIN_SAMPLES} before it judges at all. */
+export const CLOCK_WINDOW = 8;
+export const MIN_SAMPLES = 3;
+
+/**
+ * The offset of a node from its recent heartbeats. Every delay between the node reading its clock and the registry
+ * reading its own — the network, a busy event loop on either side — adds to `raw`, never subtracts, so the least
+ * delayed heartbeat (smallest `raw`) is the best one; its estimate is the offset (the clock filter of NTP). A
+ * single stalled heartbeat therefore never makes a node look skewed. Undefined until {@link MIN_SAMPLES} arrived.
+ */
+export function filterOffset(samples: readonly ClockSample[]): number | undefined {
+  if (samples.length < MIN_SAMPLES) return undefined;
+  let best = samples[0];
+  for (const s of samples) if (s.raw < best.raw) best = s;
+  return best.estimate;
+}
+
+/** Appends a sample and keeps the last {@link CLOCK_WINDOW}. */
+export function addSample(samples: readonly ClockSample[] | undefined, sample: ClockSample): ClockSample[] {
+  return [...(samples ?? []), sample].slice(-CLOCK_WINDOW);
+}
+
 /** One registry's judgement: a node is off when its offset exceeds the bound either way. */
 export function isClockSkewed(offsetMs: number | undefined, maxSkewMs: number): boolean {
   return offsetMs !== undefined && Math.abs(offsetMs) > maxSkewMs;

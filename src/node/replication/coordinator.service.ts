@@ -130,10 +130,10 @@ export class CoordinatorService {
   private answer(outcome: WriteOutcome, w: number): StoredFile {
     if (!outcome.ok) {
       const n = outcome.acked.length;
-      const detail = n === 0
-        ? `fewer than the ${w} copies needed could be written; nothing was written`
-        : `only ${n} of the ${w} copies needed could be written; the write may or may not survive`;
-      throw new ShoalError('INSUFFICIENT_REPLICAS', detail, { retryAfter: 5, replicas: n, indeterminate: n > 0 }, { 'Retry-After': '5' });
+      const detail = outcome.uncertain
+        ? `only ${n} of the ${w} copies needed were confirmed; an owner may hold the write all the same, so it may or may not survive`
+        : `fewer than the ${w} copies needed could be written; nothing was written`;
+      throw new ShoalError('INSUFFICIENT_REPLICAS', detail, { retryAfter: 5, replicas: n, indeterminate: outcome.uncertain }, { 'Retry-After': '5' });
     }
     return { entry: outcome.entry, replicas: outcome.acked.length, nodes: outcome.acked };
   }

@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
+import { ShoalError } from '../../common/errors.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { NodeIdentity } from '../identity/node-identity.js';
 import type { Member } from '../membership/merge.js';
@@ -22,6 +23,11 @@ export interface WriteOutcome {
   acked: string[];
   /** true when at least W acknowledged */
   ok: boolean;
+  /**
+   * For a failed write: whether some owner may hold it all the same — one acknowledged, or one was sent the whole
+   * entry and gave no answer (it may have committed). False means nothing was written anywhere.
+   */
+  uncertain: boolean;
 }
 
 /**
@@ -79,7 +85,7 @@ export class ReplicatorService {
       for (const u of uploads) u.abort(reason);
       await this.store.discard(staged);
       this.logger.warn({ key: entry.key, healthy, w, failed: uploads.filter((u) => u.failed).map((u) => ({ owner: u.peerId, err: peerError(u.failed) })) }, 'write quorum lost during the body; abandoned before any owner committed');
-      return { entry, acked: [], ok: false };
+      return { entry, acked: [], ok: false, uncertain: false };
     }
     const legs = this.legs(owners, started, (o) => {
       const u = uploads.find((l) => l.peerId === o.id);
@@ -138,13 +144,13 @@ export class ReplicatorService {
       if (!leg) {
         const done = Promise.reject(new Error('owner is down'));
         done.catch(() => undefined);
-        return [{ owner: o, done, abort: () => undefined }];
+        return [{ owner: o, done, abort: () => undefined, sent: false }];
       }
       const done = this.timed('remote', leg.send, started).then((held) => {
         this.store.clock.observe(held.version); // the owner may hold a newer version of the key: its clock is ahead
       });
       done.catch(() => undefined);
-      return [{ owner: o, done, abort: leg.abort }];
+      return [{ owner: o, done, abort: leg.abort, sent: true }];
     });
   }
 
@@ -181,7 +187,9 @@ export class ReplicatorService {
         if (r.status === 'rejected') this.logger.warn({ key: entry.key, owner: legs[i].owner.id, err: peerError(r.reason) }, 'owner missed a write that could not reach W; abandoned');
       }
       if (staged) await this.store.discard(staged);
-      return { entry, acked: ordered(owners, remoteAcked), ok: false };
+      // An owner that answered with an error refused the entry; one that never answered may have committed it.
+      const uncertain = remoteAcked.size > 0 || results.some((r, i) => r.status === 'rejected' && legs[i].sent && !answeredByOwner(r.reason));
+      return { entry, acked: ordered(owners, remoteAcked), ok: false, uncertain };
     }
     let localOk = false;
     if (selfOwner) {
@@ -209,7 +217,7 @@ export class ReplicatorService {
       for (const o of missed) await this.handoff.hint(o.id, entry);
     });
     finish.catch((err: unknown) => this.logger.error({ key: entry.key, err }, 'post-write bookkeeping failed'));
-    return { entry, acked, ok: acked.length >= w };
+    return { entry, acked, ok: acked.length >= w, uncertain: acked.length > 0 };
   }
 }
 
@@ -219,6 +227,13 @@ interface Leg {
   done: Promise<void>;
   /** gives the leg up: the owner discards what it received */
   abort(err: Error): void;
+  /** whether the entry was sent at all (an owner that is down was not even tried) */
+  sent: boolean;
+}
+
+/** An HTTP error status from the owner (it refused the entry) rather than silence or a broken connection. */
+function answeredByOwner(err: unknown): boolean {
+  return err instanceof ShoalError || typeof (err as { response?: { status?: unknown } } | undefined)?.response?.status === 'number';
 }
 
 function ordered(owners: Member[], ids: Set<string>): string[] {

@@ -7,7 +7,7 @@ import { atomicWriteFile } from '../../common/fs/atomic-write.js';
 import type { ClusterSummaryDto, HeartbeatDto, MembershipDto, NodeRecordDto, NodeStatus, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { livenessOf } from './liveness.js';
-import { estimateClockOffset, isClockSkewed } from '../../common/protocol/clock-offset.js';
+import { addSample, estimateClockOffset, filterOffset, isClockSkewed, type ClockSample } from '../../common/protocol/clock-offset.js';
 
 interface StoredNode {
   id: string;
@@ -19,8 +19,9 @@ interface StoredNode {
   files: number;
   registeredAt: number;
   lastHeartbeatAt: number;
-  /** this registry's clock minus the node's, from the last heartbeat that carried the node's clock */
+  /** this registry's clock minus the node's, from the recent heartbeats that carried the node's clock */
   clockOffsetMs?: number;
+  clockSamples?: ClockSample[];
 }
 
 interface StoredState {
@@ -131,7 +132,11 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     node.freeBytes = dto.freeBytes;
     node.files = dto.files;
     node.usedBytes = dto.usedBytes ?? node.usedBytes;
-    if (dto.wallClockMs !== undefined) this.judgeClock(node, estimateClockOffset(node.lastHeartbeatAt, dto.wallClockMs, dto.rttMs));
+    if (dto.wallClockMs !== undefined) {
+      const raw = node.lastHeartbeatAt - dto.wallClockMs;
+      node.clockSamples = addSample(node.clockSamples, { raw, estimate: estimateClockOffset(node.lastHeartbeatAt, dto.wallClockMs, dto.rttMs) });
+      this.judgeClock(node, filterOffset(node.clockSamples));
+    }
     if (this.statuses.get(id) !== 'up') {
       this.statuses.set(id, 'up');
       this.epoch++;
@@ -142,7 +147,8 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
   }
 
   /** Logs when a node's clock leaves (or comes back within) MAX_CLOCK_SKEW_MS. */
-  private judgeClock(node: StoredNode, offsetMs: number): void {
+  private judgeClock(node: StoredNode, offsetMs: number | undefined): void {
+    if (offsetMs === undefined) return;
     const before = isClockSkewed(node.clockOffsetMs, this.config.maxClockSkewMs);
     node.clockOffsetMs = offsetMs;
     const now = isClockSkewed(offsetMs, this.config.maxClockSkewMs);

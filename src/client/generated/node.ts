@@ -503,7 +503,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description problem: INSUFFICIENT_REPLICAS */
+            /** @description problem: INSUFFICIENT_REPLICAS, CLOCK_SKEW, WRITE_CONFLICT */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -578,7 +578,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description problem: INSUFFICIENT_REPLICAS */
+            /** @description problem: INSUFFICIENT_REPLICAS, CLOCK_SKEW, WRITE_CONFLICT */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -734,7 +734,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description problem: INSUFFICIENT_REPLICAS */
+            /** @description problem: INSUFFICIENT_REPLICAS, CLOCK_SKEW, WRITE_CONFLICT */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -42,6 +42,9 @@ export class ClockNemesis implements Nemesis {
   private async setClock(ctx: NemesisContext, node: ShoalProcess, offset: string | undefined): Promise<void> {
     const at = ctx.now();
     ctx.faulty.add(node);
+    // The test support unrefs its children: waiting for one to exit is no reason for Node to stay alive, so when
+    // nothing else runs (the heal phase of a script run) hold the event loop open meanwhile.
+    const keepAlive = setInterval(() => undefined, 1000);
     try {
       if (node.running) {
         node.kill('SIGKILL');
@@ -55,6 +58,7 @@ export class ClockNemesis implements Nemesis {
     } catch (err) {
       ctx.violate({ kind: 'fault-recovery-failed', node: node.name, at, detail: `clock ${offset ?? 'reset'}: ${err instanceof Error ? err.message : String(err)}` });
     } finally {
+      clearInterval(keepAlive);
       ctx.faulty.delete(node);
     }
     ctx.fault(offset ? 'clock-skew' : 'clock-reset', `${node.name}${offset ? ` ${offset}` : ''}`, at, 0);

@@ -17,6 +17,7 @@ import { NODE_STATS } from './membership/node-stats.js';
 import { PlacementService } from './placement/placement.service.js';
 import { CoordinatorService } from './replication/coordinator.service.js';
 import { DeliveryService } from './replication/delivery.service.js';
+import { FenceService } from './replication/fence.service.js';
 import { HandoffService } from './replication/handoff.service.js';
 import { ListingService } from './replication/listing.service.js';
 import { PeerClientService } from './replication/peer-client.service.js';
@@ -50,6 +51,7 @@ export class NodeModule {
         PeerClientService,
         DeliveryService,
         HandoffService,
+        FenceService,
         ReplicatorService,
         CoordinatorService,
         ListingService,

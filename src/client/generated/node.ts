@@ -168,7 +168,7 @@ export interface components {
          * @description stable machine-readable error code
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "NODE_HOLDS_DATA" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "NOT_READY" | "NODE_LEFT" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
+        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "NODE_HOLDS_DATA" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "WRITE_CONFLICT" | "CLOCK_SKEW" | "NOT_READY" | "NODE_LEFT" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
         ProblemDto: {
             /**
              * @description a URI naming the kind of problem (one per `code`)
@@ -704,11 +704,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description problem: INSUFFICIENT_REPLICAS */
+            /** @description problem: INSUFFICIENT_REPLICAS, CLOCK_SKEW, WRITE_CONFLICT */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
-                    "Retry-After": number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -783,11 +783,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description problem: INSUFFICIENT_REPLICAS */
+            /** @description problem: INSUFFICIENT_REPLICAS, CLOCK_SKEW, WRITE_CONFLICT */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
-                    "Retry-After": number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1041,11 +1041,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description problem: INSUFFICIENT_REPLICAS */
+            /** @description problem: INSUFFICIENT_REPLICAS, CLOCK_SKEW, WRITE_CONFLICT */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
-                    "Retry-After": number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

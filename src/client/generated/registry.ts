@@ -220,7 +220,7 @@ export interface components {
          * @description stable machine-readable error code
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "NODE_HOLDS_DATA" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "NOT_READY" | "NODE_LEFT" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
+        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "NODE_HOLDS_DATA" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "WRITE_CONFLICT" | "CLOCK_SKEW" | "NOT_READY" | "NODE_LEFT" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
         ProblemDto: {
             /**
              * @description a URI naming the kind of problem (one per `code`)
@@ -408,6 +408,17 @@ export interface components {
             usedBytes: number;
             /** @description present while the node is leaving, and once it has left */
             decommission?: components["schemas"]["DecommissionDto"];
+            /**
+             * Format: int64
+             * @description this registry's clock minus the node's, corrected by half the heartbeat round trip (DESIGN §3 Clocks); absent until a heartbeat carried the node's clock
+             * @example 2
+             */
+            clockOffsetMs?: number;
+            /**
+             * @description the offset exceeds MAX_CLOCK_SKEW_MS: the node coordinates no writes until its clock is back
+             * @example false
+             */
+            clockSkewed?: boolean;
         };
         MembershipDto: {
             /**
@@ -443,6 +454,18 @@ export interface components {
              * @example 1048576
              */
             usedBytes?: number;
+            /**
+             * Format: int64
+             * @description the node's wall clock (ms since epoch) when it sent this heartbeat
+             * @example 1764590400000
+             */
+            wallClockMs?: number;
+            /**
+             * Format: int32
+             * @description round trip of the node's previous heartbeat to this registry (ms, monotonic clock)
+             * @example 3
+             */
+            rttMs?: number;
             /**
              * Format: int32
              * @description decommission: partitions this node still holds (sent only while it is leaving)

@@ -55,6 +55,8 @@ const EXAMPLE_DETAIL: Partial<Record<ShoalErrorCode, string>> = {
   RANGE_NOT_SATISFIABLE: 'range bytes=10- is outside the 6 bytes of the file',
   INSUFFICIENT_REPLICAS: 'only 1 of the 3 owners of this key are up; 2 are needed; nothing was written',
   INSUFFICIENT_STORAGE: 'the node is out of disk space; nothing was stored',
+  CLOCK_SKEW: 'this node\'s clock is off by 3600000 ms by every registry (MAX_CLOCK_SKEW_MS exceeded); it coordinates no writes until its clock is fixed — send the write to another node',
+  WRITE_CONFLICT: 'concurrent writes of "a.txt" kept overtaking this one; nothing was written',
   NODE_NOT_FOUND: 'node node-1 is not registered here; register again',
   PARTITION_BITS_MISMATCH: 'node node-4 has PARTITION_BITS=12 but the cluster uses 10',
   NOT_READY: 'not ready',

@@ -47,6 +47,14 @@ export class HeartbeatDto {
   @IsOptional() @IsInt() @Min(0)
   usedBytes?: number;
 
+  @ApiPropertyOptional({ ...INT64, minimum: 0, example: 1764590400000, description: 'the node\'s wall clock (ms since epoch) when it sent this heartbeat' })
+  @IsOptional() @IsInt() @Min(0)
+  wallClockMs?: number;
+
+  @ApiPropertyOptional({ ...INTEGER, minimum: 0, maximum: 600000, example: 3, description: 'round trip of the node\'s previous heartbeat to this registry (ms, monotonic clock)' })
+  @IsOptional() @IsInt() @Min(0) @Max(600000)
+  rttMs?: number;
+
   @ApiPropertyOptional({ ...INTEGER, minimum: 0, example: 12, description: 'decommission: partitions this node still holds (sent only while it is leaving)' })
   @IsOptional() @IsInt() @Min(0)
   partitionsLeft?: number;
@@ -81,6 +89,10 @@ export class NodeRecordDto {
   @ApiProperty({ ...INT64, minimum: 0, example: 1200, description: 'live files the node reports' }) files!: number;
   @ApiProperty({ ...INT64, minimum: 0, example: 1048576, description: 'bytes of file data the node reports' }) usedBytes!: number;
   @ApiPropertyOptional({ type: DecommissionDto, description: 'present while the node is leaving, and once it has left' }) decommission?: DecommissionDto;
+  @ApiPropertyOptional({ ...INT64, example: 2, description: 'this registry\'s clock minus the node\'s, corrected by half the heartbeat round trip (DESIGN §3 Clocks); absent until a heartbeat carried the node\'s clock' })
+  clockOffsetMs?: number;
+  @ApiPropertyOptional({ example: false, description: 'the offset exceeds MAX_CLOCK_SKEW_MS: the node coordinates no writes until its clock is back' })
+  clockSkewed?: boolean;
 }
 
 export class MembershipDto {

@@ -59,7 +59,7 @@ export class FilesController {
   @ApiBody({ description: 'the file bytes. Any Content-Type may be sent instead of application/octet-stream: it is kept with the file', schema: { type: 'string', format: 'binary' } })
   @ApiHeader({ name: 'X-Content-SHA256', required: false, description: 'hex SHA-256 of the body; a mismatch is 400 CHECKSUM_MISMATCH and nothing is stored', schema: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } })
   @ApiCreatedResponse({ type: FileInfoDto, description: 'stored on `replicas` owners', headers: responseHeaders(['etag']) })
-  @ApiProblems('INVALID_KEY', 'BAD_REQUEST', 'CHECKSUM_MISMATCH', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'INSUFFICIENT_STORAGE')
+  @ApiProblems('INVALID_KEY', 'BAD_REQUEST', 'CHECKSUM_MISMATCH', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'CLOCK_SKEW', 'WRITE_CONFLICT', 'INSUFFICIENT_STORAGE')
   async put(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<FileInfoDto> {
     const info = await this.files.put(rawKey(req), req);
     res.status(201).setHeader('ETag', `"${info.sha256}"`);
@@ -84,7 +84,7 @@ export class FilesController {
     },
   })
   @ApiCreatedResponse({ type: FileInfoDto, description: 'stored on `replicas` owners', headers: responseHeaders(['etag']) })
-  @ApiProblems('MALFORMED_MULTIPART', 'INVALID_KEY', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'INSUFFICIENT_STORAGE')
+  @ApiProblems('MALFORMED_MULTIPART', 'INVALID_KEY', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'CLOCK_SKEW', 'WRITE_CONFLICT', 'INSUFFICIENT_STORAGE')
   async post(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<FileInfoDto> {
     const info = await this.files.postForm(req);
     res.status(201).setHeader('ETag', `"${info.sha256}"`);
@@ -147,7 +147,7 @@ export class FilesController {
   })
   @ApiParam(KEY_PARAM)
   @ApiNoContentResponse({ description: 'deleted' })
-  @ApiProblems('INVALID_KEY', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'INSUFFICIENT_REPLICAS')
+  @ApiProblems('INVALID_KEY', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'INSUFFICIENT_REPLICAS', 'CLOCK_SKEW', 'WRITE_CONFLICT')
   delete(@Req() req: Request): Promise<void> {
     return this.files.delete(rawKey(req));
   }

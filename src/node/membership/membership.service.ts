@@ -11,10 +11,13 @@ import { NodeIdentity } from '../identity/node-identity.js';
 import { mergeMemberships, sameMembers, type Member } from './merge.js';
 import { NODE_STATS, type NodeStatsSource } from './node-stats.js';
 import { RegistryClient } from './registry-client.js';
+import { judgeOwnClock, type ClockReport } from '../../common/protocol/clock-offset.js';
 
 interface RegistryState {
   client: RegistryClient;
   registered: boolean;
+  /** round trip of the last heartbeat (monotonic clock), sent with the next so the registry can correct for it */
+  rttMs?: number;
   last?: MembershipDto;
   lastOkAt?: number;
   lastError?: string;
@@ -172,7 +175,10 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
       const stats = await this.statsSource.stats();
       await Promise.all(this.registries.map((r) => this.beatOne(r, stats)));
       const answers = this.registries.flatMap((r) => (r.last && r.lastError === undefined ? [r.last] : []));
-      if (answers.length > 0) await this.publish(mergeMemberships(answers));
+      if (answers.length > 0) {
+        this.judgeClock(answers);
+        await this.publish(mergeMemberships(answers));
+      }
     } catch (err) {
       this.logger.error({ err }, 'heartbeat round failed');
     }
@@ -180,7 +186,10 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
 
   private async beatOne(r: RegistryState, stats: Awaited<ReturnType<NodeStatsSource['stats']>>): Promise<void> {
     try {
-      let answer = r.registered ? await r.client.heartbeat(this.self.id, this.heartbeatBody(stats)) : undefined;
+      const sent = performance.now();
+      const clock = { wallClockMs: Date.now(), ...(r.rttMs !== undefined ? { rttMs: Math.round(r.rttMs) } : {}) };
+      let answer = r.registered ? await r.client.heartbeat(this.self.id, { ...this.heartbeatBody(stats), ...clock }) : undefined;
+      if (answer) r.rttMs = performance.now() - sent;
       if (!answer) {
         if (this.stopped) return; // leaving: never register again on the way out
         answer = await r.client.register({
@@ -218,6 +227,18 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
   private notePhase(members: Member[]): void {
     const status = members.find((m) => m.id === this.self.id)?.status;
     this.state.setMembershipPhase(status === 'left' ? 'left' : status === 'leaving' ? 'leaving' : 'member');
+  }
+
+  /** DESIGN §3 Clocks: off by more than MAX_CLOCK_SKEW_MS by every registry that answered ⇒ coordinate no writes. */
+  private judgeClock(answers: MembershipDto[]): void {
+    const reports: ClockReport[] = answers.map((a) => a.nodes.find((n) => n.id === this.self.id) ?? {});
+    const skewed = judgeOwnClock(reports, this.state.clockSkewed);
+    const offsets = reports.flatMap((r) => (r.clockOffsetMs !== undefined ? [r.clockOffsetMs] : []));
+    if (skewed !== this.state.clockSkewed) {
+      if (skewed) this.logger.error({ clockOffsetMs: offsets, maxClockSkewMs: this.config.maxClockSkewMs }, 'this node\'s clock is off by more than MAX_CLOCK_SKEW_MS by every registry; refusing to coordinate writes until it is back');
+      else this.logger.log({ clockOffsetMs: offsets }, 'clock back within MAX_CLOCK_SKEW_MS; coordinating writes again');
+    }
+    this.state.setClock(skewed, offsets);
   }
 
   private async publish(members: Member[]): Promise<void> {

@@ -6,7 +6,7 @@ import type { Member } from '../membership/merge.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { PeerClientService, peerError } from './peer-client.service.js';
+import { PeerClientService, peerError, type SendOptions } from './peer-client.service.js';
 
 /** Why background work sends an entry: the end of a hint, or a partition handed to its owners (rebalancing, decommission). */
 export type DeliveryPurpose = 'handoff' | 'handover';
@@ -33,12 +33,9 @@ export class DeliveryService {
     };
   }
 
-  async send(to: Member, entry: Entry, body?: Readable | Buffer): Promise<void> {
-    if (entry.deleted) {
-      await this.peers.putTombstone(to.url, entry);
-      return;
-    }
-    await this.peers.putEntry(to.url, entry, body ?? this.store.openBlob(entry.sha256, entry.size));
+  async send(to: Member, entry: Entry, body?: Readable | Buffer, opts?: SendOptions): Promise<{ version: string }> {
+    if (entry.deleted) return this.peers.putTombstone(to.url, entry, opts);
+    return this.peers.putEntry(to.url, entry, body ?? this.store.openBlob(entry.sha256, entry.size), opts);
   }
 
   /**

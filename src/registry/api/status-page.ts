@@ -27,6 +27,14 @@ function decommissionCell(n: NodeRecordDto, now: number): string {
   return `${d.partitionsLeft ?? '?'} partitions, ${d.entriesLeft} entries, ${formatBytes(d.bytesLeft ?? 0)} left`;
 }
 
+/** The registry's clock minus the node's; flagged when beyond MAX_CLOCK_SKEW_MS (the node then refuses writes). */
+function clock(n: { clockOffsetMs?: number; clockSkewed?: boolean }): string {
+  if (n.clockOffsetMs === undefined) return '–';
+  const ms = n.clockOffsetMs;
+  const text = Math.abs(ms) < 10_000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+  return n.clockSkewed ? `${text} · skewed, no writes` : text;
+}
+
 /** A self-contained status page (no scripts, no assets): it refreshes itself every few seconds. */
 export function renderStatusPage(m: MembershipDto, c: ClusterSummaryDto, now = Date.now()): string {
   const rows = m.nodes
@@ -36,7 +44,9 @@ export function renderStatusPage(m: MembershipDto, c: ClusterSummaryDto, now = D
         `<td class="num">${n.files}</td><td class="num">${formatBytes(n.usedBytes)}</td>` +
         `<td class="num">${formatBytes(n.freeBytes)} of ${formatBytes(n.capacityBytes)}</td>` +
         `<td title="${esc(n.lastHeartbeatAt)}">${ago(n.lastHeartbeatAt, now)}</td>` +
-        `<td class="decommission">${esc(decommissionCell(n, now))}</td></tr>`,
+        `<td class="decommission">${esc(decommissionCell(n, now))}</td>` +
+
+        `<td class="num${n.clockSkewed ? ' skewed' : ''}">${clock(n)}</td></tr>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -51,7 +61,7 @@ th,td{padding:.45rem .7rem;border-bottom:1px solid #e4e8ec;text-align:left}.num{
 .badge{padding:.1rem .5rem;border-radius:1rem;color:#fff;font-weight:600}
 .up .badge{background:#1a7f37}.down .badge{background:#bf8700}.dead .badge{background:#cf222e}
 .stopped .badge{background:#6e7781}.leaving .badge{background:#8250df}.left .badge{background:#57606a}
-footer{margin-top:1rem;color:#57606a}
+footer{margin-top:1rem;color:#57606a}.skewed{color:#cf222e;font-weight:600}
 </style></head><body>
 <h1>Shoal cluster</h1>
 <div class="cards">
@@ -67,7 +77,7 @@ footer{margin-top:1rem;color:#57606a}
 <div class="card">epoch<b>${c.epoch}</b></div>
 </div>
 <table id="nodes"><thead><tr><th>node</th><th>status</th><th>address</th><th>zone</th><th class="num">files</th>
-<th class="num">used</th><th class="num">free</th><th>last heartbeat</th><th>decommission</th></tr></thead>
+<th class="num">used</th><th class="num">free</th><th>last heartbeat</th><th>decommission</th><th class="num">clock offset</th></tr></thead>
 <tbody>
 ${rows || '<tr><td colspan="9">no node has registered yet</td></tr>'}
 </tbody></table>

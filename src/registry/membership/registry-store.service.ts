@@ -8,6 +8,7 @@ import { NODE_STATUSES, type ClusterSummaryDto, type HeartbeatDto, type Membersh
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { statusOf, type Lifecycle } from './liveness.js';
 import { decommissionView, type StoredDecommission } from './decommission.js';
+import { addSample, estimateClockOffset, filterOffset, isClockSkewed, type ClockSample } from '../../common/protocol/clock-offset.js';
 
 interface StoredNode {
   id: string;
@@ -23,6 +24,9 @@ interface StoredNode {
   stoppedAt?: number;
   /** A planned removal; kept across the node's restarts and the registry's. */
   decommission?: StoredDecommission;
+  /** this registry's clock minus the node's, from the recent heartbeats that carried the node's clock */
+  clockOffsetMs?: number;
+  clockSamples?: ClockSample[];
 }
 
 interface StoredState {
@@ -88,6 +92,16 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
         for (const n of leaving()) this.set({ node: n.id }, n.decommission?.partitionsLeft ?? 0);
       },
     });
+    const offsets = () => [...this.nodes.values()];
+    metrics.gauge({
+      name: 'shoal_clock_offset_seconds',
+      help: 'this registry\'s clock minus the node\'s, by node (positive: the node is behind)',
+      labelNames: ['node'],
+      collect() {
+        this.reset();
+        for (const n of offsets()) if (n.clockOffsetMs !== undefined) this.set({ node: n.id }, n.clockOffsetMs / 1000);
+      },
+    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -146,6 +160,11 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     node.files = dto.files;
     node.usedBytes = dto.usedBytes ?? node.usedBytes;
     node.stoppedAt = undefined;
+    if (dto.wallClockMs !== undefined) {
+      const raw = node.lastHeartbeatAt - dto.wallClockMs;
+      node.clockSamples = addSample(node.clockSamples, { raw, estimate: estimateClockOffset(node.lastHeartbeatAt, dto.wallClockMs, dto.rttMs) });
+      this.judgeClock(node, filterOffset(node.clockSamples));
+    }
     const progressed = this.recordDrain(node, dto);
     const status = this.statusOfNode(node, node.lastHeartbeatAt);
     if (this.statuses.get(id) !== status) {
@@ -156,6 +175,16 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     if (progressed === 'left') void this.persist().catch((err: unknown) => this.logger.error({ err }, 'could not persist the membership list'));
     else this.schedulePersist();
     return this.membership();
+  }
+
+  /** Logs when a node's clock leaves (or comes back within) MAX_CLOCK_SKEW_MS. */
+  private judgeClock(node: StoredNode, offsetMs: number | undefined): void {
+    if (offsetMs === undefined) return;
+    const before = isClockSkewed(node.clockOffsetMs, this.config.maxClockSkewMs);
+    node.clockOffsetMs = offsetMs;
+    const now = isClockSkewed(offsetMs, this.config.maxClockSkewMs);
+    if (now && !before) this.logger.warn({ nodeId: node.id, clockOffsetMs: offsetMs, maxClockSkewMs: this.config.maxClockSkewMs }, 'node clock is off; it stops coordinating writes');
+    else if (before && !now) this.logger.log({ nodeId: node.id, clockOffsetMs: offsetMs }, 'node clock is back within bounds');
   }
 
   /**
@@ -243,6 +272,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
         freeBytes: n.freeBytes,
         usedBytes: n.usedBytes,
         files: n.files,
+        ...(n.clockOffsetMs !== undefined ? { clockOffsetMs: n.clockOffsetMs, clockSkewed: isClockSkewed(n.clockOffsetMs, this.config.maxClockSkewMs) } : {}),
       }));
     return { epoch: this.epoch, partitionBits: this.partitionBits, nodes };
   }

@@ -29,13 +29,13 @@ describe('ClientLoadService', () => {
   });
 
   it('counts a blocked event loop as busy', async () => {
-    const until = Date.now() + 120;
+    const until = Date.now() + 300;
     while (Date.now() < until) {
       // block the loop for longer than the lag limit
     }
     // the stall is read at the end of the current half-second window
     let seen = false;
-    for (let i = 0; i < 30 && !seen; i++) {
+    for (let i = 0; i < 60 && !seen; i++) {
       await new Promise((r) => setTimeout(r, 50));
       seen = load.busy();
     }

@@ -5,7 +5,7 @@ import { ShoalError } from '../../common/errors.js';
 import { CoordinatorService, type StoredFile } from '../replication/coordinator.service.js';
 import { ListingService } from '../replication/listing.service.js';
 import type { Entry } from '../storage/entry.js';
-import { keyFromPath, validateKey } from '../storage/keys.js';
+import { isReservedKey, keyFromPath, RESERVED_PREFIX, validateKey } from '../storage/keys.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import type { StagedBlob } from '../storage/staging.js';
 import { parseRange } from '../storage/range.js';
@@ -46,6 +46,7 @@ export class FilesService {
     let key: string;
     try {
       key = validateKey(fields.key || result.file.filename);
+      if (isReservedKey(key)) throw new ShoalError('INVALID_KEY', `keys under "${RESERVED_PREFIX}" are reserved for the S3 API's records`);
     } catch (err) {
       await discard(result);
       throw err;
@@ -98,7 +99,9 @@ export class FilesService {
     const limit = q.limit ?? 100;
     const prefix = q.prefix ?? '';
     const page = q.local ? this.listing.listLocal(prefix, after, limit) : await this.listing.listCluster(prefix, after, limit);
-    return { items: page.items.map(toItem), nextCursor: page.more && page.items.length > 0 ? encodeCursor(page.items[page.items.length - 1].key) : null };
+    // The S3 API's own records are files too, but not the client's: the page skips them (and may come out short).
+    const items = page.items.filter((e) => !isReservedKey(e.key));
+    return { items: items.map(toItem), nextCursor: page.more && page.items.length > 0 ? encodeCursor(page.items[page.items.length - 1].key) : null };
   }
 }
 

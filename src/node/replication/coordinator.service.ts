@@ -7,7 +7,7 @@ import { NodeIdentity } from '../identity/node-identity.js';
 import type { Member } from '../membership/merge.js';
 import { PlacementService } from '../placement/placement.service.js';
 import { compareVersions } from '../storage/hlc.js';
-import { tombstone, type Entry } from '../storage/entry.js';
+import { tombstone, type Entry, type EntryMeta } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import type { ByteRange } from '../storage/range.js';
 import type { StagedBlob, StageOptions } from '../storage/staging.js';
@@ -22,6 +22,8 @@ export interface UploadMeta {
   contentType: string;
   declaredLength?: number;
   expectedSha256?: string;
+  /** stored and replicated with the version (S3 object metadata) */
+  meta?: EntryMeta;
 }
 
 export interface StoredFile {
@@ -76,7 +78,8 @@ export class CoordinatorService {
     if (this.config.maxObjectBytes !== undefined && meta.declaredLength !== undefined && meta.declaredLength > this.config.maxObjectBytes) {
       throw new ShoalError('PAYLOAD_TOO_LARGE', `the upload is ${meta.declaredLength} bytes; MAX_OBJECT_BYTES is ${this.config.maxObjectBytes}`);
     }
-    const base = { key, version: this.store.newVersion(), contentType: meta.contentType, updatedAt: Date.now(), deleted: false };
+    const base: Omit<Entry, 'sha256' | 'size'> = { key, version: this.store.newVersion(), contentType: meta.contentType, updatedAt: Date.now(), deleted: false };
+    if (meta.meta) base.meta = meta.meta;
     const { w } = this.placement.effective();
     return this.answer(await this.replicator.upload(base, body, this.stageOptions(meta), owners, w), w);
   }
@@ -90,7 +93,12 @@ export class CoordinatorService {
     return this.store.stage(body, this.stageOptions(meta));
   }
 
-  async commitUpload(key: string, staged: StagedBlob, contentType: string): Promise<StoredFile> {
+  /** Drops a staged upload that will not be committed (a check after staging failed). */
+  discardStaged(staged: StagedBlob): Promise<void> {
+    return this.store.discard(staged);
+  }
+
+  async commitUpload(key: string, staged: StagedBlob, contentType: string, meta?: EntryMeta): Promise<StoredFile> {
     let owners: Member[];
     try {
       owners = this.writableOwners(key);
@@ -99,6 +107,7 @@ export class CoordinatorService {
       throw err;
     }
     const entry: Entry = { key, version: this.store.newVersion(), sha256: staged.sha256, size: staged.size, contentType, updatedAt: Date.now(), deleted: false };
+    if (meta) entry.meta = meta;
     const { w } = this.placement.effective();
     return this.answer(await this.replicator.writeStaged(entry, staged, owners, w), w);
   }

@@ -19,6 +19,7 @@ import { CoordinatorService } from './replication/coordinator.service.js';
 import { DeliveryService } from './replication/delivery.service.js';
 import { HandoffService } from './replication/handoff.service.js';
 import { ListingService } from './replication/listing.service.js';
+import { ManifestService } from './replication/manifest.service.js';
 import { PeerClientService } from './replication/peer-client.service.js';
 import { ReplicatorService } from './replication/replicator.service.js';
 import { S3_PROVIDERS } from './s3/s3.providers.js';
@@ -54,6 +55,7 @@ export class NodeModule {
         ReplicatorService,
         CoordinatorService,
         ListingService,
+        ManifestService,
         FilesService,
         NodeInfoService,
         InternalService,

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Entry } from '../storage/entry.js';
+import { contentSize } from '../replication/manifest.service.js';
 import { uriEncode } from './auth/canonical.js';
 import { BucketHandler } from './bucket.handler.js';
 import { etagOf, isoTime } from './object-meta.js';
@@ -112,7 +113,7 @@ export class ListHandler {
           IsLatest: true,
           LastModified: isoTime(e.updatedAt),
           ETag: `"${etagOf(e)}"`,
-          Size: e.size,
+          Size: contentSize(e),
           Owner: OWNER,
           StorageClass: 'STANDARD',
         })),
@@ -126,7 +127,7 @@ export class ListHandler {
       Key: enc(e.key.slice(bucket.length + 1)),
       LastModified: isoTime(e.updatedAt),
       ETag: `"${etagOf(e)}"`,
-      Size: e.size,
+      Size: contentSize(e),
       Owner: owner ? OWNER : undefined,
       StorageClass: 'STANDARD',
     };

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { mapLimit } from '../../common/async/map-limit.js';
+import { contentSize, encodeManifest, MANIFEST_META } from '../replication/manifest.service.js';
 import type { Entry, EntryMeta } from '../storage/entry.js';
 import { readSmallBody, requestBody } from './auth/body.js';
 import { BucketHandler } from './bucket.handler.js';
@@ -24,6 +25,8 @@ const KEEPALIVE_MS = 5000;
 const F_KEY = 'x-shoal-upload-key';
 const F_INITIATED = 'x-shoal-upload-initiated';
 const F_COMPLETED = 'x-shoal-upload-completed';
+/** On a multipart object: the upload it was assembled from (its parts are kept while this names them). */
+const F_UPLOAD = 'x-shoal-upload-id';
 
 const uploadKey = (bucket: string, uploadId: string) => `${UPLOADS_PREFIX}${bucket}/${uploadId}`;
 const partsPrefix = (uploadId: string) => `${PARTS_PREFIX}${uploadId}/`;
@@ -37,8 +40,6 @@ const partKey = (uploadId: string, n: number) => `${partsPrefix(uploadId)}${Stri
  */
 @Injectable()
 export class MultipartHandler {
-  private readonly logger = new Logger(MultipartHandler.name);
-
   constructor(
     private readonly store: S3StoreService,
     private readonly buckets: BucketHandler,
@@ -87,7 +88,7 @@ export class MultipartHandler {
     let range;
     if (typeof rangeHeader === 'string') {
       const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
-      if (!m || Number(m[2]) < Number(m[1]) || Number(m[2]) >= src.found.entry.size) throw new S3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last within the source object');
+      if (!m || Number(m[2]) < Number(m[1]) || Number(m[2]) >= contentSize(src.found.entry)) throw new S3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last within the source object');
       range = { start: Number(m[1]), end: Number(m[2]) };
     }
     const { body } = await this.copies.openSource(src, range);
@@ -208,26 +209,45 @@ export class MultipartHandler {
     const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.entry.meta![META_MD5], 'hex')));
     const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`;
     const objectMeta: EntryMeta = {};
-    for (const [k, v] of Object.entries(upload.entry.meta ?? {})) if (!k.startsWith('x-shoal-upload-')) objectMeta[k] = v;
+    for (const [k, v] of Object.entries(upload.entry.meta ?? {})) if (!k.startsWith('x-shoal-')) objectMeta[k] = v;
     objectMeta[META_ETAG] = etag;
     objectMeta[META_PARTS] = parts.map((p) => p.entry.size).join(',');
     const key = ObjectHandler.keyOf(ctx.bucket, ctx.key);
+    objectMeta[MANIFEST_META] = String(parts.reduce((n, p) => n + p.entry.size, 0));
+    objectMeta[F_UPLOAD] = uploadId;
+    const manifest = encodeManifest(parts.map((p) => ({ key: p.entry.key, sha256: p.entry.sha256, size: p.entry.size })));
     const assemble = async () => {
-      await this.store.writeStream(key, this.concat(parts), upload.entry.contentType, (md5) => ({ ...objectMeta, [META_MD5]: md5 }));
+      // One small entry that lists the parts: no byte of them is copied. They stay until the sweeper sees that no
+      // version of the object refers to this upload any more.
+      await this.store.writeStream(key, Readable.from([manifest]), upload.entry.contentType, (md5) => ({ ...objectMeta, [META_MD5]: md5 }));
       // The upload record becomes the receipt of its completion, so a repeated Complete answers the same object.
       await this.store.writeStream(upload.entry.key, Readable.from([]), upload.entry.contentType, () => ({ ...upload.entry.meta, [F_COMPLETED]: etag }));
-      void this.dropParts(uploadId).catch((err: unknown) => this.logger.warn({ uploadId, err }, 'parts of a completed upload not yet freed'));
     };
     return { status: 200, stream: (res) => keepAliveWhile(res, assemble, () => result(etag)) };
   }
 
-  /** The parts' bytes one after the other; each part stream is verified against its SHA-256 by the coordinator. */
-  private async *concat(parts: Located[]): AsyncGenerator<Buffer> {
-    for (const part of parts) {
-      const { body } = await this.store.open(part.entry.key, part);
-      for await (const chunk of body as AsyncIterable<Buffer>) yield chunk;
+  /**
+   * Frees the parts of completed uploads whose object has since been overwritten or deleted (by either API), and
+   * their receipts. Each node sweeps the receipts it holds; a round looks at most `limit` of them.
+   */
+  async sweep(after: string | undefined, limit: number): Promise<{ next: string | undefined; freed: number }> {
+    const page = this.store.listLocal(UPLOADS_PREFIX, after, limit);
+    let freed = 0;
+    for (const r of page.items) {
+      const done = r.meta?.[F_COMPLETED];
+      const objectKey = r.meta?.[F_KEY];
+      if (!done || objectKey === undefined) continue;
+      const uploadId = r.key.slice(r.key.lastIndexOf('/') + 1);
+      const bucket = r.key.slice(UPLOADS_PREFIX.length, r.key.lastIndexOf('/'));
+      const current = await this.store.find(ObjectHandler.keyOf(bucket, objectKey));
+      if (current?.entry.meta?.[F_UPLOAD] === uploadId) continue;
+      await this.dropParts(uploadId);
+      await this.store.delete(r.key);
+      freed++;
     }
+    return { next: page.more ? page.items[page.items.length - 1].key : undefined, freed };
   }
+
 }
 
 function partOf(e: Entry): number {

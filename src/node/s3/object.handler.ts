@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ShoalError } from '../../common/errors.js';
+import { contentSize } from '../replication/manifest.service.js';
 import type { Entry } from '../storage/entry.js';
 import { MAX_KEY_BYTES, MAX_STORED_KEY_BYTES, validateKey } from '../storage/keys.js';
 import { parseRange, type ByteRange } from '../storage/range.js';
@@ -79,8 +80,9 @@ export class ObjectHandler {
   private responseHeaders(found: Located, range: ByteRange | undefined, query: Map<string, string>): Record<string, string> {
     const e = found.entry;
     const headers = objectHeaders(e);
-    headers['content-length'] = String(range ? range.end - range.start + 1 : e.size);
-    if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${e.size}`;
+    const size = contentSize(e);
+    headers['content-length'] = String(range ? range.end - range.start + 1 : size);
+    if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
     for (const h of OVERRIDES) {
       const v = query.get(`response-${h}`);
       if (v !== undefined) headers[h] = v;
@@ -133,17 +135,18 @@ function checkReadPreconditions(e: Entry, h: IncomingHttpHeaders): S3Response | 
 function rangeOf(e: Entry, partNumber: string | undefined, rangeHeader: string | undefined): ByteRange | undefined {
   if (partNumber !== undefined) {
     const n = Number(partNumber);
-    const sizes = (e.meta?.[META_PARTS] ?? String(e.size)).split(',').map(Number);
+    const sizes = (e.meta?.[META_PARTS] ?? String(contentSize(e))).split(',').map(Number);
     if (!Number.isInteger(n) || n < 1 || n > sizes.length) throw new S3Error('InvalidPart', 'The requested partnumber is not satisfiable', {}, {});
     const start = sizes.slice(0, n - 1).reduce((a, b) => a + b, 0);
     if (sizes[n - 1] === 0) return undefined;
     return { start, end: start + sizes[n - 1] - 1 };
   }
+  const size = contentSize(e);
   try {
-    return parseRange(rangeHeader, e.size);
+    return parseRange(rangeHeader, size);
   } catch (err) {
     if (err instanceof ShoalError && err.code === 'RANGE_NOT_SATISFIABLE') {
-      throw new S3Error('InvalidRange', 'The requested range is not satisfiable', { ActualObjectSize: String(e.size) }, { 'content-range': `bytes */${e.size}` });
+      throw new S3Error('InvalidRange', 'The requested range is not satisfiable', { ActualObjectSize: String(size) }, { 'content-range': `bytes */${size}` });
     }
     // S3 serves the whole object when the Range header does not parse.
     return undefined;

@@ -4,6 +4,7 @@ import { ShoalError } from '../../common/errors.js';
 import type { Member } from '../membership/merge.js';
 import { CoordinatorService, type StoredFile } from '../replication/coordinator.service.js';
 import { ListingService, type Page } from '../replication/listing.service.js';
+import { isManifest, ManifestService } from '../replication/manifest.service.js';
 import type { Entry, EntryMeta } from '../storage/entry.js';
 import type { ByteRange } from '../storage/range.js';
 import { RESERVED_PREFIX } from '../storage/keys.js';
@@ -38,6 +39,7 @@ export class S3StoreService {
   constructor(
     private readonly coordinator: CoordinatorService,
     private readonly listing: ListingService,
+    private readonly manifests: ManifestService,
   ) {}
 
   /** The newest live version of `key`, or undefined (never written, or deleted). */
@@ -51,13 +53,14 @@ export class S3StoreService {
    * stream, the newer version is looked up once (as /v1 does); `relocate` says what was found.
    */
   async open(key: string, found: Located, range?: ByteRange): Promise<{ found: Located; body: Readable }> {
+    const open = (f: Located) => (isManifest(f.entry) ? this.manifests.open(f.entry, f.holders, range) : this.coordinator.open(f.entry, f.holders, range));
     try {
-      return { found, body: await this.coordinator.open(found.entry, found.holders, range) };
+      return { found, body: await open(found) };
     } catch (err) {
       if (!(err instanceof ShoalError && err.code === 'BAD_GATEWAY')) throw err;
       const again = await this.find(key);
       if (!again) throw new S3Error('NoSuchKey', 'The specified key does not exist.');
-      return { found: again, body: await this.coordinator.open(again.entry, again.holders, range) };
+      return { found: again, body: await open(again) };
     }
   }
 
@@ -101,5 +104,10 @@ export class S3StoreService {
 
   list(prefix: string, after: string | undefined, limit: number): Promise<Page> {
     return this.listing.listCluster(prefix, after, limit);
+  }
+
+  /** The copies this node holds (background sweeps share the work between owners this way). */
+  listLocal(prefix: string, after: string | undefined, limit: number): Page {
+    return this.listing.listLocal(prefix, after, limit);
   }
 }

@@ -4,6 +4,7 @@ import { CopyHandler } from './copy.handler.js';
 import { DeleteHandler } from './delete.handler.js';
 import { ListHandler } from './list.handler.js';
 import { MultipartHandler } from './multipart.handler.js';
+import { MultipartSweepScheduler } from './multipart-sweep.scheduler.js';
 import { ObjectHandler } from './object.handler.js';
 import { S3ApiServer } from './s3-api.server.js';
 import { S3Router } from './s3-router.js';
@@ -14,4 +15,4 @@ import { S3StoreService } from './s3-store.service.js';
  * call the same coordinator and listing services as /v1, which that module does not export; the server starts only
  * when S3_PORT is set.
  */
-export const S3_PROVIDERS: Provider[] = [S3StoreService, BucketHandler, ObjectHandler, ListHandler, CopyHandler, DeleteHandler, MultipartHandler, S3Router, S3ApiServer];
+export const S3_PROVIDERS: Provider[] = [S3StoreService, BucketHandler, ObjectHandler, ListHandler, CopyHandler, DeleteHandler, MultipartHandler, MultipartSweepScheduler, S3Router, S3ApiServer];

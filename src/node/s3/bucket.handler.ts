@@ -9,6 +9,12 @@ import { xmlResponse, type S3Context, type S3Response } from './s3-context.js';
 import { toXml } from './xml.js';
 
 const OWNER = { ID: 'shoal', DisplayName: 'shoal' };
+/**
+ * How long this node trusts that a bucket it saw exists. Every object request checks its bucket; without this, each
+ * would cost one more round of version queries. A bucket deleted elsewhere may thus take a request that long to be
+ * refused here — the same window any check-then-write has without a consensus round.
+ */
+const EXISTS_TTL_MS = 2000;
 
 /**
  * Buckets (DESIGN §2): a bucket is a replicated record — an empty entry at `.shoal-s3/buckets/<name>` whose version
@@ -22,13 +28,21 @@ export class BucketHandler {
     private readonly store: S3StoreService,
   ) {}
 
+  private readonly seen = new Map<string, number>();
+
   /** NoSuchBucket unless the bucket exists. */
   async require(bucket: string): Promise<void> {
     if (!(await this.exists(bucket))) throw new S3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
   }
 
   async exists(bucket: string): Promise<boolean> {
-    return (await this.store.find(BUCKETS_PREFIX + bucket)) !== undefined;
+    const until = this.seen.get(bucket);
+    if (until !== undefined && until > Date.now()) return true;
+    const found = (await this.store.find(BUCKETS_PREFIX + bucket)) !== undefined;
+    if (this.seen.size > 10_000) this.seen.clear();
+    if (found) this.seen.set(bucket, Date.now() + EXISTS_TTL_MS);
+    else this.seen.delete(bucket);
+    return found;
   }
 
   async listBuckets(): Promise<S3Response> {
@@ -75,6 +89,7 @@ export class BucketHandler {
     const page = await this.store.list(`${ctx.bucket}/`, undefined, 1);
     if (page.items.length > 0) throw new S3Error('BucketNotEmpty', 'The bucket you tried to delete is not empty', { BucketName: ctx.bucket });
     await this.store.delete(BUCKETS_PREFIX + ctx.bucket);
+    this.seen.delete(ctx.bucket);
     return { status: 204 };
   }
 }

@@ -96,4 +96,11 @@ describe('S3 API with boto3', () => {
     if (finished.code !== 0) throw new Error(`${finished.stderr}\n${finished.stdout}`);
     expect(finished.stdout.trim()).toBe('OK');
   }, 90_000);
+
+  it('answers 503 SlowDown when fewer than W owners are up (after the node above, a second one is killed)', async () => {
+    s3.cluster.nodes[1].kill('SIGKILL');
+    await s3.cluster.nodes[1].waitExit();
+    // The survivor must see them down before it refuses (NODE_TTL_MS of the test registry is 1.5 s).
+    await pollUntil(async () => expect(await run('slowdown', 2, {}, [])).toBe('OK'), { timeoutMs: 20_000, message: 'writes were not refused with SlowDown' });
+  }, 60_000);
 });

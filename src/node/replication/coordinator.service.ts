@@ -73,6 +73,11 @@ export class CoordinatorService {
     return owners;
   }
 
+  /** The 503 of {@link writableOwners} for callers that stage a body before committing it: refused before it is read. */
+  assertWritable(key: string): void {
+    this.writableOwners(key);
+  }
+
   async put(key: string, body: Readable, meta: UploadMeta): Promise<StoredFile> {
     const owners = this.writableOwners(key);
     if (this.config.maxObjectBytes !== undefined && meta.declaredLength !== undefined && meta.declaredLength > this.config.maxObjectBytes) {

@@ -165,6 +165,9 @@ export class MultipartHandler {
     await this.buckets.require(ctx.bucket);
     await this.upload(ctx);
     const uploadId = ctx.query.get('uploadId')!;
+    // A Complete that wrote the object but not its receipt (cut off) did complete: its parts are the object's now.
+    const current = await this.store.find(ObjectHandler.keyOf(ctx.bucket, ctx.key));
+    if (current?.entry.meta?.[F_UPLOAD] === uploadId) throw noSuchUpload();
     await this.dropParts(uploadId);
     await this.store.delete(uploadKey(ctx.bucket, uploadId));
     return { status: 204 };

@@ -90,8 +90,9 @@ export class S3ApiServer implements OnApplicationBootstrap, BeforeApplicationShu
       const qi = rawUrl.indexOf('?');
       const rawPath = qi >= 0 ? rawUrl.slice(0, qi) : rawUrl;
       const pairs = parseQuery(qi >= 0 ? rawUrl.slice(qi + 1) : '');
-      ({ bucket, key } = await this.address(req, rawPath));
+      // Signatures cover the path as sent, whatever the addressing style: authenticate before any lookup.
       const auth = this.verifier.authenticate({ method: req.method ?? 'GET', rawPath, query: pairs, headers: req.headers }, Date.now());
+      ({ bucket, key } = await this.address(req, rawPath));
       const query = new Map(pairs.map((p) => [p.name, p.value]));
       const endpoint = this.router.route(req.method ?? 'GET', bucket, key, query, req.headers);
       operation = endpoint.name;
@@ -101,8 +102,10 @@ export class S3ApiServer implements OnApplicationBootstrap, BeforeApplicationShu
     } catch (err) {
       this.sendError(req, res, err, bucket, key, requestId);
     } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.requests.inc({ operation, status: String(res.statusCode) });
-      this.duration.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
+      this.duration.observe({ operation }, seconds);
+      this.logger.debug({ operation, bucket, status: res.statusCode, ms: Math.round(seconds * 1000), requestId }, 's3 request');
     }
   }
 

@@ -69,6 +69,8 @@ export class S3StoreService {
    * only then commits it to W owners: a body that fails a check is discarded and nothing becomes visible.
    */
   async write(key: string, body: RequestBody, contentType: string, meta: (md5: string) => EntryMeta): Promise<Written> {
+    // Fewer than W owners up: 503 before the body is read, as /v1 does.
+    this.coordinator.assertWritable(key);
     let staged;
     try {
       staged = await this.coordinator.stage(Readable.from(body.stream), { declaredLength: body.declaredLength, expectedSha256: body.expectedSha256 });

@@ -404,6 +404,12 @@ def mp_complete(ep, bucket):
     print(up)
 
 
+def slowdown(ep, bucket):
+    """Two of three nodes are gone: fewer than W owners, so writes are 503 SlowDown and nothing is stored."""
+    s3 = client(ep)
+    expect(code_of(lambda: s3.put_object(Bucket=bucket, Key="refused", Body=b"x" * 100000)), ("SlowDown", 503), "PUT without W owners")
+
+
 def overwrite(ep, bucket):
     client(ep).put_object(Bucket=bucket, Key="superseded", Body=b"small now")
 
@@ -411,7 +417,7 @@ def overwrite(ep, bucket):
 if __name__ == "__main__":
     scenario, endpoint, *rest = sys.argv[1:]
     fn = {"basic": basic, "conditional": conditional, "multipart": multipart, "refused": refused, "skewed": skewed, "vhost": vhost,
-          "chunked": chunked, "mp-start": mp_start, "mp-finish": mp_finish, "mp-complete": mp_complete, "overwrite": overwrite}[scenario]
+          "chunked": chunked, "mp-start": mp_start, "mp-finish": mp_finish, "mp-complete": mp_complete, "overwrite": overwrite, "slowdown": slowdown}[scenario]
     result = fn(endpoint, *rest)
     if scenario not in ("mp-start", "mp-complete"):
         print("OK")

@@ -191,6 +191,10 @@ def multipart(ep, bucket):
     g = s3.get_object(Bucket=bucket, Key="mp/obj")
     expect(hashlib.sha256(g["Body"].read()).hexdigest(), hashlib.sha256(b"".join(parts)).hexdigest(), "assembled bytes")
     expect((g["ContentType"], g["Metadata"], g["ETag"]), ("application/x-mp", {"m": "1"}, f'"{want}"'), "object of the upload")
+    whole = b"".join(parts)
+    for lo, hi in [(5 * MiB - 10, 5 * MiB + 9), (0, 0), (10 * MiB - 1, 10 * MiB + 1233), (3, 10 * MiB + 5)]:
+        got = s3.get_object(Bucket=bucket, Key="mp/obj", Range=f"bytes={lo}-{hi}")["Body"].read()
+        expect(got, whole[lo:hi + 1], f"range {lo}-{hi} across parts")
     p2 = s3.get_object(Bucket=bucket, Key="mp/obj", PartNumber=2)
     expect(p2["Body"].read(), parts[1], "GET partNumber=2")
     expect(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []), [], "no upload left after Complete")

@@ -29,7 +29,7 @@ COPY bin ./bin
 USER 10001:10001
 VOLUME /data
 # 3000 = registry, 4000 = node (PORT defaults per role).
-EXPOSE 3000 4000
+EXPOSE 3000 4000 9000
 # node runs as PID 1, so SIGTERM reaches the app only through its own handler (Nest enableShutdownHooks);
 # a node needs it to leave gracefully (DELETE /v1/nodes/{id}) before the pod is killed.
 # The flags of src/tools/server-flags.ts (V8 sizes its young generation at start-up, so the app cannot set them itself).

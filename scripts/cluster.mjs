@@ -17,11 +17,12 @@ const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 const TAIL_LINES = 20;
 
-const USAGE = `usage: npm run cluster -- [--nodes N] [--data DIR] [--registry-port PORT] [--base-port PORT]
+const USAGE = `usage: npm run cluster -- [--nodes N] [--data DIR] [--registry-port PORT] [--base-port PORT] [--s3-base-port PORT]
   --nodes N              storage nodes to start (default 3)
   --data DIR             where the cluster keeps its state and logs (default ./data)
   --registry-port PORT   registry port (default 3000)
   --base-port PORT       node i listens on PORT+i (default 4000, so 4001..4000+N)
+  --s3-base-port PORT    node i serves the S3 API on PORT+i (default 9000, so 9001..9000+N)
 Environment such as LOG_LEVEL, API_TOKENS or SYNC_INTERVAL_MS is passed to every process.`;
 
 /** Every child started, so that any way out of this script can stop them. */
@@ -42,7 +43,8 @@ async function main() {
   serverFlags = (await import(path.join(ROOT, 'dist', 'tools', 'server-flags.js'))).SERVER_NODE_FLAGS;
   mkdirSync(path.join(opts.dataDir, 'logs'), { recursive: true });
   const token = loadToken(opts.dataDir);
-  await assertPortsFree([opts.registryPort, ...opts.nodePorts]);
+  const s3Key = loadS3Key(opts.dataDir);
+  await assertPortsFree([opts.registryPort, ...opts.nodePorts, ...opts.s3Ports]);
 
   // Installed before the first spawn so that a Ctrl-C during start-up stops what already runs.
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => void shutdown(sig));
@@ -54,6 +56,8 @@ async function main() {
   // Defaults that the user's environment may override; W+R>N holds for every N.
   const nodeDefaults = { REPLICATION_FACTOR: String(Math.min(3, n)), WRITE_QUORUM: String(Math.min(2, n)), READ_QUORUM: String(Math.min(2, n)) };
   const fixed = { HOST, CLUSTER_TOKEN: token };
+  // The generated key pair is the default; S3_ACCESS_KEYS from the shell replaces it.
+  const s3Defaults = { S3_ACCESS_KEYS: `${s3Key.accessKeyId}:${s3Key.secret}` };
   // A NODE_ID from the shell would give every node the same identity; each node keeps its own in its data dir.
   const { NODE_ID: _shared, ...userEnv } = process.env;
 
@@ -63,8 +67,10 @@ async function main() {
     const nodes = opts.nodePorts.map((port, i) =>
       startChild(`node-${i + 1}`, opts, port, {
         ...nodeDefaults,
+        ...s3Defaults,
         ...userEnv,
         ...fixed,
+        S3_PORT: String(opts.s3Ports[i]),
         ROLE: 'node',
         REGISTRY_URL: registryUrl,
         ADVERTISE_URL: `http://${HOST}:${port}`,
@@ -82,7 +88,7 @@ async function main() {
   }
   if (shuttingDown) return;
   ready = true;
-  printBanner(opts, registryUrl, token);
+  printBanner(opts, registryUrl, token, s3Key);
 }
 
 function parseOptions() {
@@ -94,6 +100,7 @@ function parseOptions() {
         data: { type: 'string', default: './data' },
         'registry-port': { type: 'string', default: '3000' },
         'base-port': { type: 'string', default: '4000' },
+        's3-base-port': { type: 'string', default: '9000' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -107,9 +114,12 @@ function parseOptions() {
   const nodes = int('--nodes', values.nodes, 1, 100);
   const registryPort = int('--registry-port', values['registry-port'], 1, 65535);
   const basePort = int('--base-port', values['base-port'], 0, 65535 - nodes);
+  const s3BasePort = int('--s3-base-port', values['s3-base-port'], 0, 65535 - nodes);
   const nodePorts = Array.from({ length: nodes }, (_, i) => basePort + i + 1);
+  const s3Ports = Array.from({ length: nodes }, (_, i) => s3BasePort + i + 1);
   if (nodePorts.includes(registryPort)) fail(`--registry-port ${registryPort} collides with the node ports ${nodePorts[0]}..${basePort + nodes}`);
-  return { dataDir: path.resolve(values.data), registryPort, nodePorts };
+  if (s3Ports.some((p) => p === registryPort || nodePorts.includes(p))) fail(`the S3 ports ${s3Ports[0]}..${s3BasePort + nodes} collide with the registry or node ports; pick others with --s3-base-port`);
+  return { dataDir: path.resolve(values.data), registryPort, nodePorts, s3Ports };
 }
 
 function int(name, raw, min, max) {
@@ -146,6 +156,23 @@ function loadToken(dataDir) {
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600); // the mode above only applies when the file is created
   return token;
+}
+
+/** One S3 key pair per data directory (`s3-credentials`: ACCESS_KEY_ID:SECRET), generated on first start. */
+function loadS3Key(dataDir) {
+  const file = path.join(dataDir, 's3-credentials');
+  try {
+    const [accessKeyId, secret] = readFileSync(file, 'utf8').trim().split(':');
+    if (accessKeyId && secret) return { accessKeyId, secret };
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err;
+  }
+  // AWS-shaped: a 20-character upper-case id and a 40-character secret.
+  const accessKeyId = `SHOAL${randomBytes(12).toString('hex').toUpperCase().slice(0, 15)}`;
+  const secret = randomBytes(30).toString('base64').replace(/[+/]/g, 'x');
+  writeFileSync(file, `${accessKeyId}:${secret}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { accessKeyId, secret };
 }
 
 /** Fails early: otherwise a cluster left running would answer our health checks in place of the new children. */
@@ -252,7 +279,7 @@ async function isLive(url) {
   }
 }
 
-function printBanner(opts, registryUrl, token) {
+function printBanner(opts, registryUrl, token, s3Key) {
   const nodes = children.filter((c) => c.name !== 'registry');
   const first = nodes[0].url;
   const clientToken = process.env.API_TOKENS?.split(',')[0]?.trim();
@@ -270,6 +297,16 @@ function printBanner(opts, registryUrl, token) {
     'Try',
     `  curl${auth} -T file ${first}/v1/files/hello.txt`,
     `  SHOAL_URL=${first}${clientToken ? ` SHOAL_TOKEN=${clientToken}` : ''} npx shoal ls`,
+    '',
+    `S3 API       ${opts.s3Ports.map((p) => `http://${HOST}:${p}`).join('  ')}  (region ${process.env.S3_REGION || 'us-east-1'})`,
+    ...(process.env.S3_ACCESS_KEYS
+      ? ['  keys from S3_ACCESS_KEYS']
+      : [
+          `  export AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3Key.secret} AWS_DEFAULT_REGION=${process.env.S3_REGION || 'us-east-1'}`,
+          `  (kept in ${path.join(opts.dataDir, 's3-credentials')})`,
+        ]),
+    `  aws --endpoint-url http://${HOST}:${opts.s3Ports[0]} s3 mb s3://demo`,
+    `  aws --endpoint-url http://${HOST}:${opts.s3Ports[0]} s3 ls`,
     '',
     'Ctrl-C stops the cluster.',
   ];

@@ -14,10 +14,10 @@ export function makeBodies(count, size) {
   });
 }
 
-function oneRequest(agent, url, method, body, timeoutMs) {
+function oneRequest(agent, url, method, body, timeoutMs, extraHeaders = {}) {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
-    const headers = {};
+    const headers = { ...extraHeaders };
     if (body) {
       headers['content-type'] = 'application/octet-stream';
       headers['content-length'] = body.length;
@@ -44,7 +44,7 @@ function oneRequest(agent, url, method, body, timeoutMs) {
  *   ok(res, i) -> boolean  (status / length check)
  * Bounded: every request has timeoutMs, and the whole run stops issuing new requests after deadlineMs.
  */
-export async function runLoad({ method, count, concurrency = 16, urlFor, bodyFor = () => undefined, ok, timeoutMs = 30000, deadlineMs = 300000 }) {
+export async function runLoad({ method, count, concurrency = 16, urlFor, bodyFor = () => undefined, headersFor = () => ({}), ok, timeoutMs = 30000, deadlineMs = 300000 }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
   const lat = [];
   let errors = 0;
@@ -57,7 +57,7 @@ export async function runLoad({ method, count, concurrency = 16, urlFor, bodyFor
       const i = next++;
       const url = urlFor(i);
       if (new URL(url).hostname !== LOOPBACK) throw new Error(`refusing non-loopback URL ${url}`);
-      const res = await oneRequest(agent, url, method, bodyFor(i), timeoutMs);
+      const res = await oneRequest(agent, url, method, bodyFor(i), timeoutMs, headersFor(i, url));
       if (!res.error && ok(res, i)) {
         lat.push(res.ms);
       } else {

@@ -20,8 +20,10 @@ import { DeliveryService } from './replication/delivery.service.js';
 import { FenceService } from './replication/fence.service.js';
 import { HandoffService } from './replication/handoff.service.js';
 import { ListingService } from './replication/listing.service.js';
+import { ManifestService } from './replication/manifest.service.js';
 import { PeerClientService } from './replication/peer-client.service.js';
 import { ReplicatorService } from './replication/replicator.service.js';
+import { S3_PROVIDERS } from './s3/s3.providers.js';
 import { LocalStoreService } from './storage/local-store.service.js';
 import { NodeStateService } from './state/node-state.service.js';
 import { AntiEntropyService } from './sync/anti-entropy.service.js';
@@ -34,7 +36,7 @@ import { SyncService } from './sync/sync.service.js';
 import { SyncScheduler } from './sync/sync.scheduler.js';
 import { TombstoneGcService } from './sync/tombstone-gc.service.js';
 
-/** ROLE=node: local storage, membership, placement, replication and the client API. */
+/** ROLE=node: local storage, membership, placement, replication, the client API and (on S3_PORT) the S3 API. */
 @Module({})
 export class NodeModule {
   static forRoot(config: NodeConfig): DynamicModule {
@@ -55,6 +57,7 @@ export class NodeModule {
         ReplicatorService,
         CoordinatorService,
         ListingService,
+        ManifestService,
         FilesService,
         NodeInfoService,
         InternalService,
@@ -67,6 +70,7 @@ export class NodeModule {
         ScrubService,
         SyncService,
         SyncScheduler,
+        ...S3_PROVIDERS,
         {
           provide: READINESS_CHECKS,
           inject: [MembershipService, NodeStateService],

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { MembershipDto } from '../../src/common/protocol/membership.dto.js';
@@ -7,6 +7,7 @@ import { freePort, freePortRange } from '../support/free-port.js';
 import { getJson, isLive } from '../support/http.js';
 import { pollUntil } from '../support/poll-until.js';
 import { type ExitInfo, REPO_ROOT, trackPid, untrackPid } from '../support/processes.js';
+import { runTool } from '../support/s3-cluster.js';
 
 /** `npm run cluster` (DESIGN.md §5): starts a registry and nodes, and Ctrl-C stops every one of them. */
 describe('scripts/cluster.mjs', () => {
@@ -35,10 +36,11 @@ describe('scripts/cluster.mjs', () => {
     const basePort = (await freePortRange(2)) - 1; // the nodes listen on base+1 and base+2
     const registry = `http://127.0.0.1:${registryPort}`;
     const nodes = [1, 2].map((i) => `http://127.0.0.1:${basePort + i}`);
+    const s3BasePort = (await freePortRange(2)) - 1;
 
     const proc = spawn(
       process.execPath,
-      ['scripts/cluster.mjs', '--nodes', '2', '--data', dataDir, '--registry-port', String(registryPort), '--base-port', String(basePort)],
+      ['scripts/cluster.mjs', '--nodes', '2', '--data', dataDir, '--registry-port', String(registryPort), '--base-port', String(basePort), '--s3-base-port', String(s3BasePort)],
       // PATH for `npm run build` should src/ be newer than dist/; a short heartbeat so the nodes show up quickly.
       { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HEARTBEAT_INTERVAL_MS: '200' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -60,6 +62,23 @@ describe('scripts/cluster.mjs', () => {
     for (const url of [registry, ...nodes]) expect(output).toContain(`${url}/docs`);
     expect(output).toContain(`${registry}/\n`); // the status page
     expect(output).toContain(`curl -T file ${nodes[0]}/v1/files/hello.txt`);
+
+    // The S3 API is on, with a generated key pair kept in the data dir, and the printed aws lines work as printed.
+    const [, keyId, secret] = /export AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+) /.exec(output) ?? [];
+    expect((await readFile(path.join(dataDir, 's3-credentials'), 'utf8')).trim()).toBe(`${keyId}:${secret}`);
+    const awsLines = [...output.matchAll(/^ {2}(aws --endpoint-url http:\/\/127\.0\.0\.1:(\d+) s3 .*)$/gm)];
+    expect(awsLines.map((m) => Number(m[2]))).toEqual([s3BasePort + 1, s3BasePort + 1]);
+    const home = await mkdtemp(path.join(os.tmpdir(), 'shoal-test-home-'));
+    try {
+      for (const [line] of awsLines.map((m) => [m[1]])) {
+        const [cmd, ...args] = line.split(' ');
+        const r = await runTool(cmd, args, { home, env: { AWS_ACCESS_KEY_ID: keyId, AWS_SECRET_ACCESS_KEY: secret } });
+        expect({ line, code: r.code, stderr: r.stderr }).toEqual({ line, code: 0, stderr: '' });
+        if (line.endsWith('s3 ls')) expect(r.stdout).toMatch(/ demo\n/);
+      }
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
 
     childPids = [...output.matchAll(/\bpid (\d+)\b/g)].map((m) => Number(m[1]));
     expect(childPids).toHaveLength(3);

@@ -237,7 +237,8 @@ describeWithKubectl.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     for (const { c } of all) {
       const port = Number(valueOf(c, 'PORT'));
       expect(port).toBe(valueOf(c, 'ROLE') === 'registry' ? 3000 : 4000);
-      expect(c.ports?.map((p) => p.containerPort)).toEqual([port]);
+      const s3Port = valueOf(c, 'S3_PORT');
+      expect(c.ports?.map((p) => p.containerPort)).toEqual(s3Port === undefined ? [port] : [port, Number(s3Port)]);
       expect(c.livenessProbe?.httpGet?.path).toBe('/health/live');
       expect(c.readinessProbe?.httpGet?.path).toBe('/health/ready');
       expect(containerPort(c, c.livenessProbe?.httpGet?.port ?? -1)).toBe(port);
@@ -308,6 +309,19 @@ describeWithKubectl.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       const port = svc?.spec.ports.find((p) => p.port === 80);
       expect(containerPort(node.c, port?.targetPort ?? -1)).toBe(Number(valueOf(node.c, 'PORT')));
     }
+  });
+
+  it('serves the S3 API on S3_PORT behind the client Service, with its keys from the Secret', () => {
+    const node = byRole(docs, 'node');
+    const s3Port = Number(valueOf(node.c, 'S3_PORT'));
+    expect(s3Port).toBe(9000);
+    expect(containerPort(node.c, 's3')).toBe(s3Port);
+    const svc = ofKind<Service>(docs, 'Service').find((s) => s.metadata.name === 'shoal');
+    const port = svc?.spec.ports.find((p) => p.port === 9000);
+    expect(containerPort(node.c, port?.targetPort ?? -1)).toBe(s3Port);
+    expect(envOf(node.c).get('S3_ACCESS_KEYS')?.valueFrom?.secretKeyRef?.key).toBe('S3_ACCESS_KEYS');
+    // The registry has no S3 API.
+    expect(valueOf(byRole(docs, 'registry').c, 'S3_PORT')).toBeUndefined();
   });
 
   it('sets a released image, not the base placeholder', () => {

@@ -4,8 +4,9 @@ import { Injectable } from '@nestjs/common';
 import { ShoalError } from '../../common/errors.js';
 import { CoordinatorService, type StoredFile } from '../replication/coordinator.service.js';
 import { ListingService } from '../replication/listing.service.js';
+import { contentSize, isManifest, ManifestService } from '../replication/manifest.service.js';
 import type { Entry } from '../storage/entry.js';
-import { keyFromPath, validateKey } from '../storage/keys.js';
+import { isReservedKey, keyFromPath, RESERVED_PREFIX, validateKey } from '../storage/keys.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import type { StagedBlob } from '../storage/staging.js';
 import { parseRange } from '../storage/range.js';
@@ -27,6 +28,7 @@ export class FilesService {
     private readonly coordinator: CoordinatorService,
     private readonly listing: ListingService,
     private readonly store: LocalStoreService,
+    private readonly manifests: ManifestService,
   ) {}
 
   async put(rawKey: string, req: UploadRequest): Promise<FileInfoDto> {
@@ -46,6 +48,7 @@ export class FilesService {
     let key: string;
     try {
       key = validateKey(fields.key || result.file.filename);
+      if (isReservedKey(key)) throw new ShoalError('INVALID_KEY', `keys under "${RESERVED_PREFIX}" are reserved for the S3 API's records`);
     } catch (err) {
       await discard(result);
       throw err;
@@ -80,11 +83,14 @@ export class FilesService {
       'x-shoal-version': entry.version,
     };
     if (matchesEtag(headers['if-none-match'], entry.sha256)) return { status: 304, headers: common };
-    const range = parseRange(headers.range, entry.size);
-    const length = range ? range.end - range.start + 1 : entry.size;
+    // An entry may be a manifest of parts (an S3 multipart object): its content is theirs.
+    const size = contentSize(entry);
+    const range = parseRange(headers.range, size);
+    const length = range ? range.end - range.start + 1 : size;
     const out: Record<string, string> = { ...common, 'content-type': entry.contentType, 'content-length': String(length) };
-    if (range) out['content-range'] = `bytes ${range.start}-${range.end}/${entry.size}`;
-    const body = withBody ? await this.coordinator.open(entry, holders, range) : undefined;
+    if (range) out['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
+    const open = () => (isManifest(entry) ? this.manifests.open(entry, holders, range) : this.coordinator.open(entry, holders, range));
+    const body = withBody ? await open() : undefined;
     return { status: range ? 206 : 200, headers: out, body };
   }
 
@@ -98,7 +104,9 @@ export class FilesService {
     const limit = q.limit ?? 100;
     const prefix = q.prefix ?? '';
     const page = q.local ? this.listing.listLocal(prefix, after, limit) : await this.listing.listCluster(prefix, after, limit);
-    return { items: page.items.map(toItem), nextCursor: page.more && page.items.length > 0 ? encodeCursor(page.items[page.items.length - 1].key) : null };
+    // The S3 API's own records are files too, but not the client's: the page skips them (and may come out short).
+    const items = page.items.filter((e) => !isReservedKey(e.key));
+    return { items: items.map(toItem), nextCursor: page.more && page.items.length > 0 ? encodeCursor(page.items[page.items.length - 1].key) : null };
   }
 }
 
@@ -108,7 +116,7 @@ function toInfo(s: StoredFile): FileInfoDto {
 }
 
 function toItem(e: Entry): FileItemDto {
-  return { key: e.key, size: e.size, sha256: e.sha256, contentType: e.contentType, version: e.version, updatedAt: new Date(e.updatedAt).toISOString() };
+  return { key: e.key, size: contentSize(e), sha256: e.sha256, contentType: e.contentType, version: e.version, updatedAt: new Date(e.updatedAt).toISOString() };
 }
 
 function contentLength(h: IncomingHttpHeaders): number | undefined {

@@ -1,7 +1,7 @@
 import { ShoalError } from '../../common/errors.js';
-import type { Entry } from '../storage/entry.js';
+import { checkEntryMeta, type Entry } from '../storage/entry.js';
 import { VERSION_PATTERN } from '../storage/hlc.js';
-import { validateKey } from '../storage/keys.js';
+import { MAX_STORED_KEY_BYTES, validateKey } from '../storage/keys.js';
 
 /** An entry travels between nodes in the `X-Shoal-Entry` header (base64url JSON) so the body can be the raw blob. */
 export const ENTRY_HEADER = 'x-shoal-entry';
@@ -42,7 +42,10 @@ export function checkEntry(e: Entry): Entry {
     typeof e.updatedAt === 'number' &&
     typeof e.contentType === 'string' && e.contentType.length <= 1024 &&
     typeof e.sha256 === 'string' && (e.sha256 === '' || /^[0-9a-f]{64}$/.test(e.sha256)) && (e.deleted ? e.sha256 === '' : true);
-  if (!ok) throw new ShoalError('BAD_REQUEST', 'malformed entry');
-  validateKey(e.key);
-  return { key: e.key, version: e.version, sha256: e.sha256, size: e.size, contentType: e.contentType, updatedAt: e.updatedAt, deleted: e.deleted };
+  const meta = checkEntryMeta(e.meta);
+  if (!ok || (e.meta !== undefined && e.meta !== null && meta === undefined)) throw new ShoalError('BAD_REQUEST', 'malformed entry');
+  validateKey(e.key, MAX_STORED_KEY_BYTES);
+  const out: Entry = { key: e.key, version: e.version, sha256: e.sha256, size: e.size, contentType: e.contentType, updatedAt: e.updatedAt, deleted: e.deleted };
+  if (meta) out.meta = meta;
+  return out;
 }

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { VERSION_PATTERN } from '../storage/hlc.js';
 
 export class EntryDto {
@@ -11,6 +11,8 @@ export class EntryDto {
   @ApiProperty() @IsString() @MaxLength(1024) contentType!: string;
   @ApiProperty() @IsNumber() updatedAt!: number;
   @ApiProperty() @IsBoolean() deleted!: boolean;
+  @ApiPropertyOptional({ description: 'object metadata stored with the version (S3 headers, MD5)', type: 'object', additionalProperties: { type: 'string' } })
+  @IsOptional() @IsObject() meta?: Record<string, string>;
 }
 
 export class VersionsRequestDto {

@@ -7,7 +7,7 @@ import { NodeIdentity } from '../identity/node-identity.js';
 import type { Member } from '../membership/merge.js';
 import { PlacementService } from '../placement/placement.service.js';
 import { compareVersions } from '../storage/hlc.js';
-import { tombstone, type Entry } from '../storage/entry.js';
+import { tombstone, type Entry, type EntryMeta } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import type { ByteRange } from '../storage/range.js';
 import type { StagedBlob, StageOptions } from '../storage/staging.js';
@@ -23,6 +23,8 @@ export interface UploadMeta {
   contentType: string;
   declaredLength?: number;
   expectedSha256?: string;
+  /** stored and replicated with the version (S3 object metadata) */
+  meta?: EntryMeta;
 }
 
 export interface StoredFile {
@@ -75,6 +77,11 @@ export class CoordinatorService {
     return owners;
   }
 
+  /** The 503 of {@link writableOwners} for callers that stage a body before committing it: refused before it is read. */
+  assertWritable(key: string): void {
+    this.writableOwners(key);
+  }
+
   async put(key: string, body: Readable, meta: UploadMeta): Promise<StoredFile> {
     const owners = this.writableOwners(key);
     if (this.config.maxObjectBytes !== undefined && meta.declaredLength !== undefined && meta.declaredLength > this.config.maxObjectBytes) {
@@ -82,7 +89,8 @@ export class CoordinatorService {
     }
     const { w } = this.placement.effective();
     // Fenced before the body is read: a refused write has sent nothing anywhere.
-    const base = { key, version: await this.fence.claim(key, owners, w), contentType: meta.contentType, updatedAt: Date.now(), deleted: false };
+    const base: Omit<Entry, 'sha256' | 'size'> = { key, version: await this.fence.claim(key, owners, w), contentType: meta.contentType, updatedAt: Date.now(), deleted: false };
+    if (meta.meta) base.meta = meta.meta;
     return this.answer(await this.replicator.upload(base, body, this.stageOptions(meta), owners, w), w);
   }
 
@@ -95,7 +103,12 @@ export class CoordinatorService {
     return this.store.stage(body, this.stageOptions(meta));
   }
 
-  async commitUpload(key: string, staged: StagedBlob, contentType: string): Promise<StoredFile> {
+  /** Drops a staged upload that will not be committed (a check after staging failed). */
+  discardStaged(staged: StagedBlob): Promise<void> {
+    return this.store.discard(staged);
+  }
+
+  async commitUpload(key: string, staged: StagedBlob, contentType: string, meta?: EntryMeta): Promise<StoredFile> {
     let owners: Member[];
     try {
       owners = this.writableOwners(key);
@@ -112,6 +125,7 @@ export class CoordinatorService {
       throw err;
     }
     const entry: Entry = { key, version, sha256: staged.sha256, size: staged.size, contentType, updatedAt: Date.now(), deleted: false };
+    if (meta) entry.meta = meta;
     return this.answer(await this.replicator.writeStaged(entry, staged, owners, w), w);
   }
 

@@ -12,6 +12,32 @@ export interface Entry {
   /** ms since epoch when the version was written */
   updatedAt: number;
   deleted: boolean;
+  /**
+   * Object metadata that travels and is stored with the version (S3: content-encoding, cache-control,
+   * content-disposition, x-amz-meta-*, md5, etag). Set once when the version is written, never changed after, so the
+   * version alone still identifies the entry in digests.
+   */
+  meta?: EntryMeta;
+}
+
+/** Lower-case names to string values; bounded by {@link checkEntryMeta}. */
+export type EntryMeta = Record<string, string>;
+
+/** At most this many bytes of names and values per entry (S3 allows 2 KiB of user metadata; the rest is ours). */
+export const MAX_META_BYTES = 8 * 1024;
+
+/** Validates metadata received from a peer or built from a request: string values, bounded size. */
+export function checkEntryMeta(meta: unknown): EntryMeta | undefined {
+  if (meta === undefined || meta === null) return undefined;
+  if (typeof meta !== 'object' || Array.isArray(meta)) return undefined;
+  const out: EntryMeta = {};
+  let bytes = 0;
+  for (const [k, v] of Object.entries(meta as Record<string, unknown>)) {
+    if (typeof v !== 'string') return undefined;
+    bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+    out[k] = v;
+  }
+  return bytes <= MAX_META_BYTES ? out : undefined;
 }
 
 export const EMPTY_SHA256 = createHash('sha256').digest('hex');

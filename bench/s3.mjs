@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// S3 API benchmark (issue #13): in one run, against one 3-node cluster started with scripts/cluster.mjs,
+//   - a large file PUT and GET through `aws s3 cp` against the same through /v1 with curl,
+//   - the CompleteMultipartUpload time of that aws upload (from the node's own metric),
+//   - 4 KiB PutObject/GetObject req/s at 16 concurrent clients against /v1's.
+//   node bench/s3.mjs [--large-mib 1024] [--small-count 2000] [--concurrency 16]
+// Everything runs on 127.0.0.1, every loop is bounded, and every process started here is stopped here.
+import { execFile, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { makeLargeFile, curlGet, curlPut } from './lib/large.mjs';
+import { makeBodies, runLoad } from './lib/loadgen.mjs';
+import { freePort, LOOPBACK, makeTempDir, MiB, removeDir } from './lib/util.mjs';
+
+const REPO = path.dirname(path.dirname(new URL(import.meta.url).pathname));
+const { values: opts } = parseArgs({
+  options: {
+    'large-mib': { type: 'string', default: '1024' },
+    'small-count': { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '16' },
+  },
+});
+const largeMib = Number(opts['large-mib']);
+const smallCount = Number(opts['small-count']);
+const concurrency = Number(opts.concurrency);
+
+const { deriveSigningKey, hmac, sha256Hex } = await import(path.join(REPO, 'dist/node/s3/auth/sigv4.js'));
+const { canonicalUri } = await import(path.join(REPO, 'dist/node/s3/auth/canonical.js'));
+
+const work = makeTempDir('shoal-bench-s3');
+const home = path.join(work, 'home');
+fs.mkdirSync(home);
+let cluster;
+try {
+  const registryPort = await freePort();
+  const basePort = (await freePort()) + 10;
+  const s3Base = basePort + 100;
+  cluster = spawn(process.execPath, ['scripts/cluster.mjs', '--data', path.join(work, 'data'), '--registry-port', String(registryPort), '--base-port', String(basePort), '--s3-base-port', String(s3Base)], {
+    cwd: REPO,
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', SCRUB_BYTES_PER_SEC: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let banner = '';
+  cluster.stdout.on('data', (d) => (banner += d));
+  cluster.stderr.on('data', (d) => (banner += d));
+  const deadline = Date.now() + 120_000;
+  while (!banner.includes('Ctrl-C stops the cluster')) {
+    if (Date.now() > deadline || cluster.exitCode !== null) throw new Error(`cluster did not start:\n${banner}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const [keyId, secret] = fs.readFileSync(path.join(work, 'data', 's3-credentials'), 'utf8').trim().split(':');
+  const v1 = `http://${LOOPBACK}:${basePort + 1}`;
+  const s3 = `http://${LOOPBACK}:${s3Base + 1}`;
+  const env = { PATH: process.env.PATH, HOME: home, PYENV_ROOT: process.env.PYENV_ROOT ?? path.join(os.homedir(), '.pyenv'), AWS_ACCESS_KEY_ID: keyId, AWS_SECRET_ACCESS_KEY: secret, AWS_DEFAULT_REGION: 'us-east-1' };
+  const run = (cmd, args) =>
+    new Promise((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      execFile(cmd, args, { env, timeout: 600_000, maxBuffer: 16 * MiB }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, stdout })));
+    });
+  const results = {};
+
+  console.error(`making a ${largeMib} MiB file…`);
+  const large = await makeLargeFile(work, largeMib);
+  console.error('/v1 with curl…');
+  const v1Put = await curlPut(large, `${v1}/v1/files/bench/v1.bin`, work);
+  const v1Get = await curlGet(large, `${v1}/v1/files/bench/v1.bin`, work);
+  results.v1 = { putMiBps: v1Put.mibPerSec, getMiBps: v1Get.mibPerSec, ok: v1Put.ok && v1Get.ok, note: `${v1Put.note} ${v1Get.note}`.trim() };
+
+  console.error('aws s3 cp…');
+  await run('aws', ['--endpoint-url', s3, 's3', 'mb', 's3://bench']);
+  const up = await run('aws', ['--endpoint-url', s3, 's3', 'cp', large.path, 's3://bench/s3.bin', '--quiet']);
+  const back = path.join(work, 'back.bin');
+  const down = await run('aws', ['--endpoint-url', s3, 's3', 'cp', 's3://bench/s3.bin', back, '--quiet']);
+  const same = crypto.createHash('sha256').update(fs.readFileSync(back)).digest('hex') === large.sha256;
+  fs.rmSync(back);
+  results.s3 = { putMiBps: +(largeMib / up.seconds).toFixed(1), getMiBps: +(largeMib / down.seconds).toFixed(1), sameBytes: same };
+  const metrics = await (await fetch(`${v1}/metrics`)).text();
+  const metric = (name) => Number(new RegExp(`^${name}\\{operation="CompleteMultipartUpload"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  results.complete = { seconds: +(metric('shoal_s3_request_duration_seconds_sum') / metric('shoal_s3_request_duration_seconds_count')).toFixed(3), parts: Math.ceil(largeMib / 8) };
+
+  console.error('4 KiB requests…');
+  const bodies = makeBodies(smallCount, 4096);
+  const sign = (method, url) => {
+    const u = new URL(url);
+    const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const scope = `${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request`;
+    const headers = { host: u.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'x-amz-date': amzDate };
+    const signed = 'host;x-amz-content-sha256;x-amz-date';
+    const canonical = [method, canonicalUri(u.pathname), '', `host:${u.host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:${amzDate}\n`, signed, 'UNSIGNED-PAYLOAD'].join('\n');
+    const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonical)].join('\n');
+    const signature = hmac(deriveSigningKey(secret, amzDate.slice(0, 8), 'us-east-1'), toSign).toString('hex');
+    return { ...headers, authorization: `AWS4-HMAC-SHA256 Credential=${keyId}/${scope}, SignedHeaders=${signed}, Signature=${signature}` };
+  };
+  const small = async (base, pathOf, headersFor) => {
+    const put = await runLoad({ method: 'PUT', count: smallCount, concurrency, urlFor: (i) => `${base}${pathOf(i)}`, bodyFor: (i) => bodies[i], headersFor: (i, url) => headersFor('PUT', url), ok: (r) => r.status === 200 || r.status === 201 });
+    const get = await runLoad({ method: 'GET', count: smallCount, concurrency, urlFor: (i) => `${base}${pathOf(i)}`, headersFor: (i, url) => headersFor('GET', url), ok: (r) => r.status === 200 && r.bytes === 4096 });
+    return { put: put.reqPerSec, putP99: put.p99ms, putErrors: put.errors, get: get.reqPerSec, getP99: get.p99ms, getErrors: get.errors, firstError: put.firstError ?? get.firstError };
+  };
+  results.smallV1 = await small(v1, (i) => `/v1/files/small/${i}`, () => ({}));
+  results.smallS3 = await small(s3, (i) => `/bench/small/${i}`, sign);
+
+  const pct = (a, b) => `${Math.round((100 * a) / b)} %`;
+  const lines = [
+    `S3 benchmark, ${new Date().toISOString()}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (shared machine: figures taken under contention)`,
+    '',
+    `| measure | /v1 | S3 | S3 / v1 |`,
+    `|---|--:|--:|--:|`,
+    `| PUT ${largeMib} MiB (curl -T vs aws s3 cp, multipart 8 MiB parts) MiB/s | ${results.v1.putMiBps} | ${results.s3.putMiBps} | ${pct(results.s3.putMiBps, results.v1.putMiBps)} |`,
+    `| GET ${largeMib} MiB (curl vs aws s3 cp) MiB/s | ${results.v1.getMiBps} | ${results.s3.getMiBps} | ${pct(results.s3.getMiBps, results.v1.getMiBps)} |`,
+    `| 4 KiB PUT req/s (c=${concurrency}) | ${results.smallV1.put} | ${results.smallS3.put} | ${pct(results.smallS3.put, results.smallV1.put)} |`,
+    `| 4 KiB GET req/s (c=${concurrency}) | ${results.smallV1.get} | ${results.smallS3.get} | ${pct(results.smallS3.get, results.smallV1.get)} |`,
+    '',
+    `CompleteMultipartUpload of the ${largeMib} MiB aws upload (${results.complete.parts} parts): ${results.complete.seconds} s (node metric). Bytes back equal: ${results.s3.sameBytes}.`,
+  ];
+  console.log(lines.join('\n'));
+  console.error(JSON.stringify(results));
+} finally {
+  if (cluster && cluster.exitCode === null) {
+    cluster.kill('SIGINT');
+    await new Promise((r) => cluster.once('exit', r));
+  }
+  removeDir(work);
+}

@@ -556,6 +556,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description the node id, as registered */
                 id: string;
             };
             cookie?: never;
@@ -611,6 +612,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description the node id, as registered */
                 id: string;
             };
             cookie?: never;

@@ -75,6 +75,8 @@ export class NodeModule {
             },
             { name: 'membership', check: async () => ({ ok: membership.isKnown(), members: membership.members().length }) },
             { name: 'sync', check: async () => ({ ok: !state.recovering, state: state.current }) },
+            // Stopping (SIGTERM) fails readiness first, so a Service stops routing here; a node that left takes no writes.
+            { name: 'lifecycle', check: async () => ({ ok: !state.stopping && !state.left, state: state.current }) },
           ],
         },
       ],

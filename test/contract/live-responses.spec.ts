@@ -193,10 +193,26 @@ describe('live answers match the committed OpenAPI documents', () => {
       expect((await call(registry, 'GET /v1/nodes', `${reg}/v1/nodes`)).json().nodes).toHaveLength(3);
     });
 
-    it('DELETE /v1/nodes/{id}: 204, 401, 404', async () => {
-      expect((await call(registry, 'DELETE /v1/nodes/{id}', `${solo}/v1/nodes/${fake.id}`)).status).toBe(401);
-      expect((await call(registry, 'DELETE /v1/nodes/{id}', `${solo}/v1/nodes/${fake.id}`, { token: cluster.token })).status).toBe(204);
-      expect((await call(registry, 'DELETE /v1/nodes/{id}', `${solo}/v1/nodes/${fake.id}`, { token: cluster.token })).json().code).toBe('NODE_NOT_FOUND');
+    it('stop, decommission, cancel, left, forget: POST /v1/nodes/{id}/stop, POST|DELETE …/decommission, DELETE /v1/nodes/{id} (200, 204, 401, 404, 409)', async () => {
+      const t = { token: cluster.token };
+      const at = (suffix = '') => `${solo}/v1/nodes/${fake.id}${suffix}`;
+      expect((await call(registry, 'POST /v1/nodes/{id}/stop', at('/stop'))).status).toBe(401);
+      expect((await call(registry, 'POST /v1/nodes/{id}/stop', `${solo}/v1/nodes/unknown/stop`, t)).json().code).toBe('NODE_NOT_FOUND');
+      expect((await call(registry, 'POST /v1/nodes/{id}/stop', at('/stop'), t)).status).toBe(204);
+      expect((await call(registry, 'DELETE /v1/nodes/{id}', at(), t)).json().code).toBe('NODE_HOLDS_DATA');
+      expect((await call(registry, 'DELETE /v1/nodes/{id}/decommission', at('/decommission'), t)).json().code).toBe('CONFLICT');
+      expect((await call(registry, 'POST /v1/nodes/{id}/decommission', at('/decommission'))).status).toBe(401);
+      expect((await call(registry, 'POST /v1/nodes/{id}/decommission', `${solo}/v1/nodes/unknown/decommission`, t)).json().code).toBe('NODE_NOT_FOUND');
+      expect((await call(registry, 'POST /v1/nodes/{id}/decommission', at('/decommission'), t)).json().status).toBe('leaving');
+      expect((await call(registry, 'DELETE /v1/nodes/{id}/decommission', at('/decommission'), t)).json().decommission).toBeUndefined();
+      await call(registry, 'POST /v1/nodes/{id}/decommission', at('/decommission'), t);
+      // The leaving node reports its drain in heartbeats; nothing left unconfirmed makes it `left`.
+      const drained = await call(registry, 'PUT /v1/nodes/{id}/heartbeat', at('/heartbeat'), { ...t, json: { freeBytes: 400, files: 0, partitionsLeft: 0, entriesLeft: 0, bytesLeft: 0 } });
+      expect(drained.json().nodes.find((n: { id: string }) => n.id === fake.id).status).toBe('left');
+      expect((await call(registry, 'POST /v1/nodes/{id}/decommission', at('/decommission'), t)).json().code).toBe('CONFLICT');
+      expect((await call(registry, 'DELETE /v1/nodes/{id}', at())).status).toBe(401);
+      expect((await call(registry, 'DELETE /v1/nodes/{id}', at(), t)).status).toBe(204);
+      expect((await call(registry, 'DELETE /v1/nodes/{id}', at(), t)).json().code).toBe('NODE_NOT_FOUND');
     });
 
     it('health and metrics: 200', async () => {

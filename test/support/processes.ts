@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import { isLive } from './http.js';
 import { sleep } from './poll-until.js';
+import { SERVER_NODE_FLAGS } from '../../src/tools/server-flags.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
@@ -110,7 +111,7 @@ export class ShoalProcess {
   }
 
   private async launch(): Promise<void> {
-    const child = spawn(process.execPath, [MAIN], {
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
       cwd: REPO_ROOT,
       // Only PATH from the test's own environment, so a variable set in the developer's shell cannot change a test.
       env: { PATH: process.env.PATH ?? '', ...this.env },

@@ -168,7 +168,7 @@ export interface components {
          * @description stable machine-readable error code
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "NOT_READY" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
+        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "NODE_HOLDS_DATA" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "NOT_READY" | "NODE_LEFT" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
         ProblemDto: {
             /**
              * @description a URI naming the kind of problem (one per `code`)
@@ -335,7 +335,7 @@ export interface components {
              * @example up
              * @enum {string}
              */
-            status: "up" | "down" | "dead";
+            status: "up" | "down" | "dead" | "stopped" | "leaving" | "left";
             /**
              * Format: date-time
              * @example 2026-11-25T12:00:00.000Z
@@ -405,11 +405,11 @@ export interface components {
             /** @example http://127.0.0.1:4001 */
             url: string;
             /**
-             * @description starting: no membership list yet; recovering: comparing with co-owners before serving reads
+             * @description starting: no membership list yet; recovering: comparing with co-owners before serving reads; leaving: being decommissioned, handing its partitions over; left: decommissioned, takes no writes; stopping: shutting down (SIGTERM)
              * @example ready
              * @enum {string}
              */
-            state: "starting" | "recovering" | "ready";
+            state: "starting" | "recovering" | "ready" | "leaving" | "left" | "stopping";
             /**
              * Format: int64
              * @description live files held here

@@ -12,7 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Every known node with its status
+         * Every known node with its status (up, down, stopped, leaving, left, dead) and decommission progress
          * @description The membership list as this registry judges it from the heartbeats it receives itself, with its epoch. Needs no token.
          */
         get: operations["listNodes"];
@@ -48,6 +48,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/nodes/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement
+         * @description Sent by a node on SIGTERM so that peers hint for it at once instead of waiting for NODE_TTL_MS. A stop is not a leave: the node keeps owning its partitions, and its next heartbeat or registration makes it up again.
+         */
+        post: operations["stopNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/nodes/{id}/decommission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left
+         * @description The placement computes new owners without the node; they pull its partitions, and once every entry it held is confirmed on its new owners it becomes `left` and may be shut down for good. Idempotent while leaving; 409 CONFLICT once it has left or when it is dead.
+         */
+        post: operations["decommissionNode"];
+        /**
+         * Cancel a decommission under way: the node is up again and owns partitions again
+         * @description Only while the node is leaving: 409 CONFLICT when no decommission is under way or the node has already left.
+         */
+        delete: operations["cancelDecommission"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/nodes/{id}": {
         parameters: {
             query?: never;
@@ -59,8 +103,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Graceful leave: forget the node
-         * @description Removes the node from this registry's list at once (it leaves the placement without waiting for NODE_DEAD_MS).
+         * Forget a node that holds nothing the others lack (left or dead); refused otherwise
+         * @description Removes a left or dead node from this registry's list. A node that may still hold the only copy of something (up, down, stopped, leaving) is refused with 409 NODE_HOLDS_DATA: decommission it first.
          */
         delete: operations["removeNode"];
         options?: never;
@@ -176,7 +220,7 @@ export interface components {
          * @description stable machine-readable error code
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "NOT_READY" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
+        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "NODE_HOLDS_DATA" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "NOT_READY" | "NODE_LEFT" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
         ProblemDto: {
             /**
              * @description a URI naming the kind of problem (one per `code`)
@@ -276,6 +320,37 @@ export interface components {
              */
             partitionBits?: number;
         };
+        DecommissionDto: {
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00.000Z
+             */
+            requestedAt: string;
+            /**
+             * Format: date-time
+             * @description when every entry it held was confirmed on its owners
+             * @example 2026-11-25T12:10:00.000Z
+             */
+            leftAt?: string;
+            /**
+             * Format: int32
+             * @description partitions it still holds, as last reported (absent before its first report)
+             * @example 12
+             */
+            partitionsLeft?: number;
+            /**
+             * Format: int64
+             * @description entries (files and tombstones) not yet confirmed on their owners
+             * @example 3400
+             */
+            entriesLeft?: number;
+            /**
+             * Format: int64
+             * @description bytes of file data not yet handed over
+             * @example 1048576
+             */
+            bytesLeft?: number;
+        };
         NodeRecordDto: {
             /**
              * @description stable node id
@@ -296,7 +371,7 @@ export interface components {
              * @example up
              * @enum {string}
              */
-            status: "up" | "down" | "dead";
+            status: "up" | "down" | "dead" | "stopped" | "leaving" | "left";
             /**
              * Format: date-time
              * @description last heartbeat this registry received
@@ -331,6 +406,8 @@ export interface components {
              * @example 1048576
              */
             usedBytes: number;
+            /** @description present while the node is leaving, and once it has left */
+            decommission?: components["schemas"]["DecommissionDto"];
         };
         MembershipDto: {
             /**
@@ -366,6 +443,24 @@ export interface components {
              * @example 1048576
              */
             usedBytes?: number;
+            /**
+             * Format: int32
+             * @description decommission: partitions this node still holds (sent only while it is leaving)
+             * @example 12
+             */
+            partitionsLeft?: number;
+            /**
+             * Format: int64
+             * @description decommission: entries (files and tombstones) not yet confirmed on their owners
+             * @example 3400
+             */
+            entriesLeft?: number;
+            /**
+             * Format: int64
+             * @description decommission: bytes of file data not yet handed over
+             * @example 1048576
+             */
+            bytesLeft?: number;
         };
         NodeCountsDto: {
             /**
@@ -383,6 +478,24 @@ export interface components {
              * @example 0
              */
             dead: number;
+            /**
+             * Format: int32
+             * @description stopped on purpose (SIGTERM), expected back; owns its data
+             * @example 0
+             */
+            stopped: number;
+            /**
+             * Format: int32
+             * @description being decommissioned
+             * @example 0
+             */
+            leaving: number;
+            /**
+             * Format: int32
+             * @description decommissioned: holds nothing, may be forgotten
+             * @example 0
+             */
+            left: number;
         };
         ClusterSummaryDto: {
             /**
@@ -607,6 +720,151 @@ export interface operations {
             };
         };
     };
+    stopNode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the node id, as registered */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description recorded; the next heartbeat or registration makes the node up again */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    decommissionNode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the node to remove */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the node, now leaving (idempotent) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeRecordDto"];
+                };
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    cancelDecommission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the leaving node */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the node, no longer leaving */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeRecordDto"];
+                };
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     removeNode: {
         parameters: {
             query?: never;
@@ -639,6 +897,15 @@ export interface operations {
             };
             /** @description problem: NODE_NOT_FOUND */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_HOLDS_DATA */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

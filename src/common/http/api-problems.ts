@@ -58,4 +58,6 @@ const EXAMPLE_DETAIL: Partial<Record<ShoalErrorCode, string>> = {
   NODE_NOT_FOUND: 'node node-1 is not registered here; register again',
   PARTITION_BITS_MISMATCH: 'node node-4 has PARTITION_BITS=12 but the cluster uses 10',
   NOT_READY: 'not ready',
+  NODE_HOLDS_DATA: 'node node-2 is up and may hold the only copies of some files; decommission it first',
+  NODE_LEFT: 'this node has left the cluster (decommissioned): it takes no writes; send them to another node',
 };

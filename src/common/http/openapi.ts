@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import express from 'express';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import type { Role } from '../../config/env.schema.js';
 
@@ -56,11 +57,24 @@ export function buildOpenApi(app: INestApplication, role: Role, version: string)
   return doc;
 }
 
+/** Only requests under these prefixes can reach Swagger UI's handlers. */
+const DOCS_PATH = /^\/docs(-json)?([/?.]|$)/;
+
 /**
  * Serves Swagger UI at /docs and the document at /docs-json. The served copy lists "/" (the server that answered)
  * before the template, so that "Try it out" calls the node the page came from wherever it is deployed.
+ *
+ * Swagger registers about ten router layers (static assets, init script, HTML, JSON); left at the front of Express's
+ * stack, every client request would be matched against each of them before reaching its own route. They are moved
+ * into a router of their own behind a single prefix test, so a file request pays one regex for the docs instead of
+ * ten path matches.
  */
 export function serveOpenApi(app: INestApplication, document: OpenAPIObject): void {
   const served: OpenAPIObject = { ...document, servers: [{ url: '/', description: 'the server that serves this page' }, ...(document.servers ?? [])] };
+  const stack = ((app.getHttpAdapter().getInstance() as express.Express).router as unknown as { stack: unknown[] }).stack;
+  const before = stack.length;
   SwaggerModule.setup('docs', app, served, { jsonDocumentUrl: 'docs-json', customSiteTitle: document.info.title });
+  const docs = express.Router();
+  (docs as unknown as { stack: unknown[] }).stack.push(...stack.splice(before));
+  app.use((req: express.Request, res: express.Response, next: express.NextFunction) => (DOCS_PATH.test(req.url) ? docs(req, res, next) : next()));
 }

@@ -3,8 +3,14 @@ import { IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min } from
 import { INT64, INTEGER } from '../http/api-headers.js';
 
 /** Wire types between nodes and registries (DESIGN.md §2, registry API). Both roles import them from here. */
-export const NODE_STATUSES = ['up', 'down', 'dead'] as const;
+export const NODE_STATUSES = ['up', 'down', 'dead', 'stopped', 'leaving', 'left'] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];
+
+/**
+ * Statuses that keep a node's place in the placement (DESIGN §3 Lifecycle): `down` and `stopped` still own their data
+ * (peers hint for them); `dead`, `leaving` and `left` own nothing.
+ */
+export const OWNING_STATUSES: ReadonlySet<NodeStatus> = new Set<NodeStatus>(['up', 'down', 'stopped']);
 
 export class RegisterNodeDto {
   @ApiProperty({ example: 'node-1', description: 'stable node id', pattern: '^[A-Za-z0-9._-]{1,64}$' })
@@ -40,6 +46,27 @@ export class HeartbeatDto {
   @ApiPropertyOptional({ ...INT64, minimum: 0, example: 1048576, description: 'bytes of file data held by the node' })
   @IsOptional() @IsInt() @Min(0)
   usedBytes?: number;
+
+  @ApiPropertyOptional({ ...INTEGER, minimum: 0, example: 12, description: 'decommission: partitions this node still holds (sent only while it is leaving)' })
+  @IsOptional() @IsInt() @Min(0)
+  partitionsLeft?: number;
+
+  @ApiPropertyOptional({ ...INT64, minimum: 0, example: 3400, description: 'decommission: entries (files and tombstones) not yet confirmed on their owners' })
+  @IsOptional() @IsInt() @Min(0)
+  entriesLeft?: number;
+
+  @ApiPropertyOptional({ ...INT64, minimum: 0, example: 1048576, description: 'decommission: bytes of file data not yet handed over' })
+  @IsOptional() @IsInt() @Min(0)
+  bytesLeft?: number;
+}
+
+/** A planned removal (DESIGN §3 Lifecycle), as the registry tracks it. */
+export class DecommissionDto {
+  @ApiProperty({ example: '2026-11-25T12:00:00.000Z', format: 'date-time' }) requestedAt!: string;
+  @ApiPropertyOptional({ example: '2026-11-25T12:10:00.000Z', format: 'date-time', description: 'when every entry it held was confirmed on its owners' }) leftAt?: string;
+  @ApiPropertyOptional({ ...INTEGER, minimum: 0, example: 12, description: 'partitions it still holds, as last reported (absent before its first report)' }) partitionsLeft?: number;
+  @ApiPropertyOptional({ ...INT64, minimum: 0, example: 3400, description: 'entries (files and tombstones) not yet confirmed on their owners' }) entriesLeft?: number;
+  @ApiPropertyOptional({ ...INT64, minimum: 0, example: 1048576, description: 'bytes of file data not yet handed over' }) bytesLeft?: number;
 }
 
 export class NodeRecordDto {
@@ -53,6 +80,7 @@ export class NodeRecordDto {
   @ApiProperty({ ...INT64, minimum: 0, example: 53687091200 }) freeBytes!: number;
   @ApiProperty({ ...INT64, minimum: 0, example: 1200, description: 'live files the node reports' }) files!: number;
   @ApiProperty({ ...INT64, minimum: 0, example: 1048576, description: 'bytes of file data the node reports' }) usedBytes!: number;
+  @ApiPropertyOptional({ type: DecommissionDto, description: 'present while the node is leaving, and once it has left' }) decommission?: DecommissionDto;
 }
 
 export class MembershipDto {
@@ -65,6 +93,9 @@ export class NodeCountsDto {
   @ApiProperty({ ...INTEGER, minimum: 0, example: 3 }) up!: number;
   @ApiProperty({ ...INTEGER, minimum: 0, example: 0 }) down!: number;
   @ApiProperty({ ...INTEGER, minimum: 0, example: 0 }) dead!: number;
+  @ApiProperty({ ...INTEGER, minimum: 0, example: 0, description: 'stopped on purpose (SIGTERM), expected back; owns its data' }) stopped!: number;
+  @ApiProperty({ ...INTEGER, minimum: 0, example: 0, description: 'being decommissioned' }) leaving!: number;
+  @ApiProperty({ ...INTEGER, minimum: 0, example: 0, description: 'decommissioned: holds nothing, may be forgotten' }) left!: number;
 }
 
 export class ClusterSummaryDto {

@@ -78,7 +78,11 @@ export class SyncStatusDto {
 export class NodeInfoDto {
   @ApiProperty({ example: 'node-1' }) id!: string;
   @ApiProperty({ example: 'http://127.0.0.1:4001' }) url!: string;
-  @ApiProperty({ enum: ['starting', 'recovering', 'ready'], example: 'ready', description: 'starting: no membership list yet; recovering: comparing with co-owners before serving reads' }) state!: string;
+  @ApiProperty({
+    enum: ['starting', 'recovering', 'ready', 'leaving', 'left', 'stopping'],
+    example: 'ready',
+    description: 'starting: no membership list yet; recovering: comparing with co-owners before serving reads; leaving: being decommissioned, handing its partitions over; left: decommissioned, takes no writes; stopping: shutting down (SIGTERM)',
+  }) state!: string;
   @ApiProperty({ ...INT64, minimum: 0, example: 1200, description: 'live files held here' }) files!: number;
   @ApiProperty({ ...INT64, minimum: 0, example: 1048576, description: 'bytes of file data held here' }) usedBytes!: number;
   @ApiProperty({ ...INT64, minimum: 0, example: 53687091200, description: 'free bytes on the data disk' }) freeBytes!: number;

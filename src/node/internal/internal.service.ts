@@ -17,6 +17,7 @@ export class InternalService {
 
   /** An entry with its bytes: re-hashed on arrival (a mismatch is refused), fsynced, then applied by LWW. */
   async receiveEntry(header: string, body: Readable & { trailers: Record<string, string | undefined> }): Promise<{ applied: boolean; version: string }> {
+    this.state.assertMayWrite();
     let entry = decodeEntry(header);
     if (entry.deleted) throw new ShoalError('BAD_REQUEST', 'a tombstone carries no body; POST it to /internal/tombstones');
     const pending = isPendingEntry(entry);
@@ -33,6 +34,7 @@ export class InternalService {
 
   /** A tombstone, or a live entry whose blob is already held here (no need to send the bytes twice). */
   async applyEntry(raw: Entry): Promise<{ applied: boolean; version: string }> {
+    this.state.assertMayWrite();
     const entry = checkEntry(raw);
     if (!entry.deleted && !(await this.store.hasBlob(entry.sha256))) throw new ShoalError('CONFLICT', `blob ${entry.sha256} is not held here; send the bytes`);
     const result = await this.store.commit(entry);

@@ -62,6 +62,7 @@ export class CoordinatorService {
 
   /** Refuses a write before its body is read when fewer than W owners are up (503, nothing written). */
   private writableOwners(key: string): Member[] {
+    this.state.assertMayWrite();
     const owners = this.placement.ownersOfKey(key);
     const { w } = this.placement.effective();
     const up = owners.filter((o) => o.id === this.self.id || o.status === 'up').length;

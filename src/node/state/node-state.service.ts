@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { BehaviorSubject } from 'rxjs';
 import { ShoalError } from '../../common/errors.js';
 
-export type NodeLifecycle = 'starting' | 'recovering' | 'ready';
+export type NodeLifecycle = 'starting' | 'recovering' | 'ready' | 'leaving' | 'left' | 'stopping';
 
 /**
  * Whether this node may speak for its data. A node back from a long absence is `recovering` (DESIGN §3): it answers
@@ -12,10 +12,39 @@ export type NodeLifecycle = 'starting' | 'recovering' | 'ready';
 export class NodeStateService {
   private readonly state = new BehaviorSubject<NodeLifecycle>('ready');
   private staleCheck?: () => boolean;
+  /** Where the node stands in the cluster's lifecycle (DESIGN §3), apart from its own recovery. */
+  private membershipPhase: 'member' | 'leaving' | 'left' = 'member';
+  private stoppingFlag = false;
 
   get current(): NodeLifecycle {
     this.recheck();
+    if (this.stoppingFlag) return 'stopping';
+    if (this.membershipPhase === 'left') return 'left';
+    if (this.state.value === 'ready' && this.membershipPhase === 'leaving') return 'leaving';
     return this.state.value;
+  }
+
+  /** SIGTERM: readiness fails first, so that a Service stops routing here while in-flight requests finish. */
+  markStopping(): void {
+    this.stoppingFlag = true;
+  }
+
+  get stopping(): boolean {
+    return this.stoppingFlag;
+  }
+
+  /** What the registries say of this node: a decommission under way, or complete. */
+  setMembershipPhase(phase: 'member' | 'leaving' | 'left'): void {
+    this.membershipPhase = phase;
+  }
+
+  get left(): boolean {
+    return this.membershipPhase === 'left';
+  }
+
+  /** A decommissioned node takes no writes, from clients or peers (its data now lives on its successors). */
+  assertMayWrite(): void {
+    if (this.left) throw new ShoalError('NODE_LEFT', 'this node has left the cluster (decommissioned): it takes no writes; send them to another node');
   }
 
   get recovering(): boolean {

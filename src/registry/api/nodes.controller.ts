@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, UseGuards } 
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
 import { ApiProblems } from '../../common/http/api-problems.js';
-import { HeartbeatDto, MembershipDto, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
+import { HeartbeatDto, MembershipDto, NodeRecordDto, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
 import { RegistryStoreService } from '../membership/registry-store.service.js';
 
 /** The `{id}` of a node route: the id the node registered with. */
@@ -34,8 +34,55 @@ export class NodesController {
     return this.store.heartbeat(id, dto);
   }
 
+  @Post(':id/stop')
+  @HttpCode(204)
+  @UseGuards(ClusterTokenGuard)
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement',
+    description: 'Sent by a node on SIGTERM so that peers hint for it at once instead of waiting for NODE_TTL_MS. A stop is not a leave: the node keeps owning its partitions, and its next heartbeat or registration makes it up again.',
+    operationId: 'stopNode',
+  })
+  @ApiParam(ID_PARAM)
+  @ApiNoContentResponse({ description: 'recorded; the next heartbeat or registration makes the node up again' })
+  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND')
+  stop(@Param('id') id: string): Promise<void> {
+    return this.store.stop(id);
+  }
+
+  @Post(':id/decommission')
+  @HttpCode(200)
+  @UseGuards(ClusterTokenGuard)
+  @ApiBearerAuth()
+  @ApiParam({ ...ID_PARAM, description: 'the node to remove' })
+  @ApiOperation({
+    summary: 'Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left',
+    description: 'The placement computes new owners without the node; they pull its partitions, and once every entry it held is confirmed on its new owners it becomes `left` and may be shut down for good. Idempotent while leaving; 409 CONFLICT once it has left or when it is dead.',
+    operationId: 'decommissionNode',
+  })
+  @ApiOkResponse({ type: NodeRecordDto, description: 'the node, now leaving (idempotent)' })
+  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND', 'CONFLICT')
+  decommission(@Param('id') id: string): Promise<NodeRecordDto> {
+    return this.store.decommission(id);
+  }
+
+  @Delete(':id/decommission')
+  @UseGuards(ClusterTokenGuard)
+  @ApiBearerAuth()
+  @ApiParam({ ...ID_PARAM, description: 'the leaving node' })
+  @ApiOperation({
+    summary: 'Cancel a decommission under way: the node is up again and owns partitions again',
+    description: 'Only while the node is leaving: 409 CONFLICT when no decommission is under way or the node has already left.',
+    operationId: 'cancelDecommission',
+  })
+  @ApiOkResponse({ type: NodeRecordDto, description: 'the node, no longer leaving' })
+  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND', 'CONFLICT')
+  cancelDecommission(@Param('id') id: string): Promise<NodeRecordDto> {
+    return this.store.cancelDecommission(id);
+  }
+
   @Get()
-  @ApiOperation({ summary: 'Every known node with its status', description: 'The membership list as this registry judges it from the heartbeats it receives itself, with its epoch. Needs no token.', operationId: 'listNodes' })
+  @ApiOperation({ summary: 'Every known node with its status (up, down, stopped, leaving, left, dead) and decommission progress', description: 'The membership list as this registry judges it from the heartbeats it receives itself, with its epoch. Needs no token.', operationId: 'listNodes' })
   @ApiOkResponse({ type: MembershipDto, description: 'the membership list' })
   list(): MembershipDto {
     return this.store.membership();
@@ -45,10 +92,10 @@ export class NodesController {
   @HttpCode(204)
   @UseGuards(ClusterTokenGuard)
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'Graceful leave: forget the node', description: 'Removes the node from this registry\'s list at once (it leaves the placement without waiting for NODE_DEAD_MS).', operationId: 'removeNode' })
+  @ApiOperation({ summary: 'Forget a node that holds nothing the others lack (left or dead); refused otherwise', description: 'Removes a left or dead node from this registry\'s list. A node that may still hold the only copy of something (up, down, stopped, leaving) is refused with 409 NODE_HOLDS_DATA: decommission it first.', operationId: 'removeNode' })
   @ApiParam(ID_PARAM)
   @ApiNoContentResponse({ description: 'removed' })
-  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND')
+  @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND', 'NODE_HOLDS_DATA')
   remove(@Param('id') id: string): Promise<void> {
     return this.store.remove(id);
   }

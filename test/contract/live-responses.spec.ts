@@ -222,6 +222,25 @@ describe('live answers match the committed OpenAPI documents', () => {
     });
   });
 
+  /** Driven by the documents: a route added later is swept too, without a case of its own. */
+  it('every operation that declares the bearer scheme answers 401 problem+json without a token, as declared', async () => {
+    const targets = [[node, n1], [registry, cluster.registry.url]] as const;
+    let swept = 0;
+    for (const [doc, base] of targets) {
+      for (const operation of doc.operations()) {
+        const [method, path] = operation.split(' ');
+        const op = doc.doc.paths[path][method.toLowerCase()];
+        if (!(op.security ?? doc.doc.security ?? []).some((s: Record<string, unknown>) => 'bearer' in s)) continue;
+        const url = base + path.replace('{key}', 'contract%2Fsweep').replace('{id}', 'sweep-node');
+        const res = await call(doc, operation, url, { method });
+        expect([operation, res.status]).toEqual([operation, 401]);
+        if (method !== 'HEAD') expect(res.json().code).toBe('UNAUTHORIZED');
+        swept++;
+      }
+    }
+    expect(swept).toBeGreaterThanOrEqual(10);
+  });
+
   // Last: it stops two of the three nodes.
   it('503 INSUFFICIENT_REPLICAS with Retry-After when fewer than W owners are up (PUT, POST, DELETE, GET, HEAD)', async () => {
     // Killed, not stopped: a stopped node may leave the membership, and with one node left W would be 1.

@@ -53,7 +53,7 @@ describe('live answers match the committed OpenAPI documents', () => {
   beforeAll(async () => {
     cluster = await startCluster({ nodes: 3, nodeEnv: { API_TOKENS: RW, API_READ_TOKENS: RO, MAX_OBJECT_BYTES: String(MAX_OBJECT_BYTES) } });
     [n1, n2] = cluster.nodes.map((n) => n.url);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await stopAndRemove(extra);

@@ -57,7 +57,7 @@ describe('clients generated from openapi/*.json drive a real cluster', () => {
     dir = await mkdtemp(join(tmpdir(), 'shoal-hey-api-'));
     [gen, cluster] = await Promise.all([generate(dir), startCluster({ nodes: 3, nodeEnv: { API_TOKENS: TOKEN } })]);
     clientFor = (url) => gen.node.createClient(gen.node.createConfig({ baseUrl: url, auth: TOKEN }));
-  }, 120_000);
+  }, 240_000); // generating and compiling with strict tsc takes ~10 s alone, minutes on a loaded machine
 
   afterAll(async () => {
     await cluster?.stop();

@@ -918,7 +918,7 @@ export interface operations {
                 prefix?: string;
                 /** @description page size */
                 limit?: number;
-                /** @description the `nextCursor` of the previous page */
+                /** @description the `nextCursor` of the previous page, unchanged */
                 cursor?: string;
                 /** @description only the copies this node holds on disk */
                 local?: boolean;

@@ -59,7 +59,7 @@ export interface paths {
         put?: never;
         /**
          * A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement
-         * @description Sent by a node on SIGTERM to every registry. A stopped node keeps its place in the placement; peers hint for it at once instead of waiting for NODE_TTL_MS, and its next registration makes it up again.
+         * @description Sent by a node on SIGTERM so that peers hint for it at once instead of waiting for NODE_TTL_MS. A stop is not a leave: the node keeps owning its partitions, and its next heartbeat or registration makes it up again.
          */
         post: operations["stopNode"];
         delete?: never;
@@ -79,12 +79,12 @@ export interface paths {
         put?: never;
         /**
          * Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left
-         * @description Marks the node leaving (idempotent). The placement computes owners without it; they pull its partitions; once every entry it held is confirmed on its new owners it reports so and turns left. Progress is in GET /v1/nodes (decommission).
+         * @description The placement computes new owners without the node; they pull its partitions, and once every entry it held is confirmed on its new owners it becomes `left` and may be shut down for good. Idempotent while leaving; 409 CONFLICT once it has left or when it is dead.
          */
         post: operations["decommissionNode"];
         /**
          * Cancel a decommission under way: the node is up again and owns partitions again
-         * @description Returns a leaving node to up: it owns its partitions again, and what was already copied to the would-be owners is handed back by anti-entropy. A node that has already left cannot be cancelled (409).
+         * @description Only while the node is leaving: 409 CONFLICT when no decommission is under way or the node has already left.
          */
         delete: operations["cancelDecommission"];
         options?: never;
@@ -692,6 +692,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description the node id, as registered */
                 id: string;
             };
             cookie?: never;
@@ -747,6 +748,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description the node id, as registered */
                 id: string;
             };
             cookie?: never;
@@ -891,6 +893,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description the node id, as registered */
                 id: string;
             };
             cookie?: never;

@@ -29,7 +29,7 @@ export class FileListDto {
 }
 
 export class ListQueryDto {
-  @ApiPropertyOptional({ description: 'only keys starting with this', example: 'photos/' })
+  @ApiPropertyOptional({ description: 'only keys starting with this', example: 'photos/', maxLength: 1024 })
   @IsOptional() @IsString() @MaxLength(1024)
   prefix?: string;
 
@@ -37,7 +37,7 @@ export class ListQueryDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'the `nextCursor` of the previous page' })
+  @ApiPropertyOptional({ description: 'the `nextCursor` of the previous page, unchanged', maxLength: 4096 })
   @IsOptional() @IsString() @MaxLength(4096)
   cursor?: string;
 

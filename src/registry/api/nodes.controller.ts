@@ -1,9 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiParam, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
 import { ApiProblems } from '../../common/http/api-problems.js';
 import { HeartbeatDto, MembershipDto, NodeRecordDto, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
 import { RegistryStoreService } from '../membership/registry-store.service.js';
+
+/** The `{id}` of a node route: the id the node registered with. */
+const ID_PARAM = { name: 'id', description: 'the node id, as registered', schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } } as const;
 
 @ApiTags('nodes')
 @Controller('v1/nodes')
@@ -24,6 +27,7 @@ export class NodesController {
   @UseGuards(ClusterTokenGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Heartbeat; answers the membership list and its epoch', description: 'Sent by every node every HEARTBEAT_INTERVAL_MS with its free space and file counts; a node silent for NODE_TTL_MS is down. 404 means this registry does not know the node: it registers again.', operationId: 'heartbeat' })
+  @ApiParam(ID_PARAM)
   @ApiOkResponse({ type: MembershipDto, description: 'the membership list' })
   @ApiProblems('VALIDATION_FAILED', 'BAD_REQUEST', 'UNAUTHORIZED', 'NODE_NOT_FOUND')
   heartbeat(@Param('id') id: string, @Body() dto: HeartbeatDto): MembershipDto {
@@ -34,7 +38,12 @@ export class NodesController {
   @HttpCode(204)
   @UseGuards(ClusterTokenGuard)
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement', description: 'Sent by a node on SIGTERM to every registry. A stopped node keeps its place in the placement; peers hint for it at once instead of waiting for NODE_TTL_MS, and its next registration makes it up again.', operationId: 'stopNode' })
+  @ApiOperation({
+    summary: 'A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement',
+    description: 'Sent by a node on SIGTERM so that peers hint for it at once instead of waiting for NODE_TTL_MS. A stop is not a leave: the node keeps owning its partitions, and its next heartbeat or registration makes it up again.',
+    operationId: 'stopNode',
+  })
+  @ApiParam(ID_PARAM)
   @ApiNoContentResponse({ description: 'recorded; the next heartbeat or registration makes the node up again' })
   @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND')
   stop(@Param('id') id: string): Promise<void> {
@@ -45,10 +54,10 @@ export class NodesController {
   @HttpCode(200)
   @UseGuards(ClusterTokenGuard)
   @ApiBearerAuth()
-  @ApiParam({ name: 'id', description: 'the node to remove' })
+  @ApiParam({ ...ID_PARAM, description: 'the node to remove' })
   @ApiOperation({
     summary: 'Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left',
-    description: 'Marks the node leaving (idempotent). The placement computes owners without it; they pull its partitions; once every entry it held is confirmed on its new owners it reports so and turns left. Progress is in GET /v1/nodes (decommission).',
+    description: 'The placement computes new owners without the node; they pull its partitions, and once every entry it held is confirmed on its new owners it becomes `left` and may be shut down for good. Idempotent while leaving; 409 CONFLICT once it has left or when it is dead.',
     operationId: 'decommissionNode',
   })
   @ApiOkResponse({ type: NodeRecordDto, description: 'the node, now leaving (idempotent)' })
@@ -60,8 +69,12 @@ export class NodesController {
   @Delete(':id/decommission')
   @UseGuards(ClusterTokenGuard)
   @ApiBearerAuth()
-  @ApiParam({ name: 'id', description: 'the leaving node' })
-  @ApiOperation({ summary: 'Cancel a decommission under way: the node is up again and owns partitions again', description: 'Returns a leaving node to up: it owns its partitions again, and what was already copied to the would-be owners is handed back by anti-entropy. A node that has already left cannot be cancelled (409).', operationId: 'cancelDecommission' })
+  @ApiParam({ ...ID_PARAM, description: 'the leaving node' })
+  @ApiOperation({
+    summary: 'Cancel a decommission under way: the node is up again and owns partitions again',
+    description: 'Only while the node is leaving: 409 CONFLICT when no decommission is under way or the node has already left.',
+    operationId: 'cancelDecommission',
+  })
   @ApiOkResponse({ type: NodeRecordDto, description: 'the node, no longer leaving' })
   @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND', 'CONFLICT')
   cancelDecommission(@Param('id') id: string): Promise<NodeRecordDto> {
@@ -80,6 +93,7 @@ export class NodesController {
   @UseGuards(ClusterTokenGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Forget a node that holds nothing the others lack (left or dead); refused otherwise', description: 'Removes a left or dead node from this registry\'s list. A node that may still hold the only copy of something (up, down, stopped, leaving) is refused with 409 NODE_HOLDS_DATA: decommission it first.', operationId: 'removeNode' })
+  @ApiParam(ID_PARAM)
   @ApiNoContentResponse({ description: 'removed' })
   @ApiProblems('UNAUTHORIZED', 'NODE_NOT_FOUND', 'NODE_HOLDS_DATA')
   remove(@Param('id') id: string): Promise<void> {

@@ -131,7 +131,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
       ...(prev?.decommission ? { decommission: prev.decommission } : {}),
     });
     const status = this.statusOfNode(this.nodes.get(dto.id)!, now);
-    if (!prev || prev.url !== dto.url || this.statuses.get(dto.id) !== status) this.epoch++;
+    if (!prev || prev.url !== dto.url || prev.zone !== dto.zone || this.statuses.get(dto.id) !== status) this.epoch++;
     this.statuses.set(dto.id, status);
     this.logger.log({ nodeId: dto.id, url: dto.url, rejoined: Boolean(prev) }, 'node registered');
     await this.persist();

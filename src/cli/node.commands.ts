@@ -62,8 +62,8 @@ async function waitUntilLeft(ctx: CommandContext, registries: ShoalRegistryClien
   const bar = ctx.io.stderr.isTTY && !ctx.config.quiet && !ctx.config.json
     ? new SingleBar({ stream: ctx.io.stderr as NodeJS.WriteStream, format: `decommission ${id} [{bar}] {percentage}% | {detail}`, barsize: 30, hideCursor: false, fps: 4 })
     : undefined;
-  let total = 0;
-  let started = false;
+  let total = 1;
+  bar?.start(total, 0, { detail: 'waiting for its first progress report' });
   try {
     for (;;) {
       const seen = await lookup(registries, id);
@@ -75,16 +75,15 @@ async function waitUntilLeft(ctx: CommandContext, registries: ShoalRegistryClien
       if (seen.status !== 'leaving') throw new CliError(`${id} is ${seen.status}: its decommission was cancelled`, 'CANCELLED', EXIT.ERROR);
       const left = seen.decommission?.entriesLeft;
       if (bar && left !== undefined) {
-        total = Math.max(total, left, 1);
-        if (!started) bar.start(total, 0, { detail: '' });
-        started = true;
+        // The bar counts entries confirmed on their new owners, out of the most the node has reported holding.
+        total = Math.max(total, left);
         bar.setTotal(total);
         bar.update(total - left, { detail: describe(seen) });
       }
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   } finally {
-    if (started) bar?.stop();
+    bar?.stop();
   }
 }
 

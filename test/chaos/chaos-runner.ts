@@ -47,10 +47,12 @@ export interface ChaosOptions {
   /** Inject faults (default true); false gives a baseline run of the same load. */
   faults?: boolean;
   /**
-   * Also restart nodes gracefully (SIGTERM, which makes a node leave the membership, then start it again): the
-   * placement changes twice, so this exercises rebalancing and handover under load (default false).
+   * Also restart nodes gracefully (SIGTERM — a stop that keeps the node's place in the placement — then start it
+   * again): peers hint for it meanwhile and it catches up when back (default false).
    */
   gracefulRestarts?: boolean;
+  /** Replaces the default fault schedule (node and registry faults) with another one, e.g. rolling-restart.ts. */
+  schedule?: FaultSchedule;
   /** Share of PUTs that upload ~2 MiB (default 0.02). */
   bigWriteChance?: number;
   /**
@@ -81,6 +83,35 @@ export interface ChaosOptions {
 }
 
 export type NemesisName = 'partition' | 'clock';
+
+/** A fault schedule of its own, run by the runner in place of the default one (same load, same checks). */
+export interface FaultSchedule {
+  readonly name: string;
+  run(ctx: ScheduleContext, until: number): Promise<void>;
+  /** Called after convergence and the checks; what it returns goes into the report as `schedule`. */
+  after?(ctx: ScheduleContext): Promise<Record<string, unknown>>;
+}
+
+/** What a fault schedule may do to the cluster the runner started. */
+export interface ScheduleContext {
+  readonly nodes: readonly ShoalProcess[];
+  readonly registries: readonly ShoalProcess[];
+  readonly token: string;
+  nodeId(node: ShoalProcess): string | undefined;
+  /** ms since the start of the load */
+  now(): number;
+  /** File bytes of the writes acknowledged so far. */
+  bytesWritten(): number;
+  /**
+   * Runs one fault on `target` (kept out of the watchdog's way meanwhile), then waits until it is back in service;
+   * a failure is a violation and the target is revived. The fault is logged in the report.
+   */
+  fault(kind: FaultRecord['kind'], target: ShoalProcess, heldMs: number, act: () => Promise<void>): Promise<void>;
+  restart(proc: ShoalProcess): Promise<void>;
+  checkCleanExit(proc: ShoalProcess, exit: { code: number | null; signal: NodeJS.Signals | null }, when: string): void;
+  violate(v: Violation): void;
+  log(line: string): void;
+}
 
 export interface Violation {
   kind: string;
@@ -123,6 +154,8 @@ export interface ChaosReport {
   violationCounts: Record<string, number>;
   finalKeys: { live: number; deleted: number; neverWritten: number };
   bytesWritten: number;
+  /** What a custom fault schedule reported (see {@link FaultSchedule.after}). */
+  schedule?: Record<string, unknown>;
   workDir: string;
   dataDirs: string[];
   notes: string[];
@@ -166,7 +199,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 }
 
 class ChaosRun {
-  private readonly o: Required<Omit<ChaosOptions, 'workDir' | 'progress'>> & Pick<ChaosOptions, 'workDir' | 'progress'>;
+  private readonly o: Required<Omit<ChaosOptions, 'workDir' | 'progress' | 'schedule'>> & Pick<ChaosOptions, 'workDir' | 'progress' | 'schedule'>;
   private cluster?: ChaosCluster;
   private lab?: NetLab;
   private readonly hosts = new Map<ShoalProcess, NetHost>();
@@ -230,6 +263,7 @@ class ChaosRun {
     let converged = false;
     let finalKeys = { live: 0, deleted: 0, neverWritten: 0 };
     let dataDirs: string[] = [];
+    let scheduleReport: Record<string, unknown> | undefined;
     try {
       await this.prepareNemeses();
       this.cluster = await this.start();
@@ -244,7 +278,7 @@ class ChaosRun {
         // allSettled: nothing is torn down while a client or the scheduler still runs.
         const settled = await Promise.allSettled([
           ...Array.from({ length: this.o.clients }, (_, i) => this.client(i, loadEnd)),
-          ...(this.o.faults ? [this.nodeFaults(loadEnd), this.registryFaults(loadEnd), ...this.nemeses.map((n) => n.run(this.nemesisContext(), loadEnd))] : []),
+          ...(this.o.faults ? [...(this.o.schedule ? [this.o.schedule.run(this.scheduleContext(), loadEnd)] : [this.nodeFaults(loadEnd), this.registryFaults(loadEnd)]), ...this.nemeses.map((n) => n.run(this.nemesisContext(), loadEnd))] : []),
         ]);
         for (const s of settled) if (s.status === 'rejected') throw s.reason;
       } finally {
@@ -265,6 +299,7 @@ class ChaosRun {
       finalKeys = await this.checkFinalState(snapshot);
       await this.checkTmpDirs();
       await this.checkReady();
+      if (this.o.schedule?.after) scheduleReport = { name: this.o.schedule.name, ...(await this.o.schedule.after(this.scheduleContext())) };
     } catch (err) {
       this.violate({ kind: 'run-failed', detail: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     } finally {
@@ -291,6 +326,7 @@ class ChaosRun {
       violationCounts: this.violationCounts,
       finalKeys,
       bytesWritten: this.bytesWritten,
+      ...(scheduleReport ? { schedule: scheduleReport } : {}),
       workDir: this.workDir,
       dataDirs,
       notes: this.notes,
@@ -589,7 +625,7 @@ class ChaosRun {
           await sleep(held);
           await this.restart(node);
         } else if (kind === 'restart-node') {
-          this.checkCleanExit(node, await node.stop(), 'restart-node'); // SIGTERM: a graceful leave
+          this.checkCleanExit(node, await node.stop(), 'restart-node'); // SIGTERM: a stop, the node keeps its place
           await sleep(held);
           await this.restart(node);
         } else {
@@ -609,6 +645,35 @@ class ChaosRun {
       this.faultLog.push({ kind, target: node.name, at, heldMs: held, recoveredMs: this.now() - at });
       await sleep(rng.int(1000, 4000));
     }
+  }
+
+  private scheduleContext(): ScheduleContext {
+    return {
+      nodes: this.nodes,
+      registries: this.registries,
+      token: this.cluster!.token,
+      nodeId: (node) => this.nodeIds.get(node),
+      now: () => this.now(),
+      bytesWritten: () => this.bytesWritten,
+      fault: async (kind, target, heldMs, act) => {
+        const at = this.now();
+        this.faulty.add(target);
+        try {
+          await act();
+          if (this.nodes.includes(target)) await this.awaitHealthy(target);
+        } catch (err) {
+          this.violate({ kind: 'fault-recovery-failed', node: target.name, at, detail: `${kind}: ${err instanceof Error ? err.message : String(err)}` });
+          await this.revive(target);
+        } finally {
+          this.faulty.delete(target);
+        }
+        this.faultLog.push({ kind, target: target.name, at, heldMs, recoveredMs: this.now() - at });
+      },
+      restart: (proc) => this.restart(proc),
+      checkCleanExit: (proc, exit, when) => this.checkCleanExit(proc, exit, when),
+      violate: (v) => this.violate(v),
+      log: (line) => this.log(line),
+    };
   }
 
   /** SIGKILLs and restarts one registry at a time. */

@@ -209,6 +209,18 @@ describe('shoal CLI', () => {
     expect(down.stderr).toMatch(/^shoal: cannot reach http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED.* \(NETWORK_ERROR\)\n$/);
   });
 
+  it('node decommission: needs the cluster token (exit 2), refuses a wrong one (exit 4) and an unknown node (exit 3)', async () => {
+    const noToken = await shoal(['node', 'decommission', 'node-x']);
+    expect(noToken).toMatchObject({ code: 2, stdout: '' });
+    expect(noToken.stderr).toMatch(/^shoal: node decommission changes the membership: pass the CLUSTER_TOKEN with --cluster-token or SHOAL_CLUSTER_TOKEN/);
+    const wrong = await shoal(['node', 'decommission', 'node-x', '--cluster-token', 'not-the-token']);
+    expect(wrong.code).toBe(4);
+    const unknown = await shoal(['node', 'decommission', 'no-such-node', '--json'], { env: { ...defaultEnv, SHOAL_CLUSTER_TOKEN: cluster.token } });
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toMatch(/NODE_NOT_FOUND/);
+    expect((await shoal(['node', 'decommission', 'x', '--wait', '--cancel', '--cluster-token', 't'])).code).toBe(2);
+  });
+
   it('get fails with exit 1 and removes the partial file when the bytes do not match the ETag', async () => {
     // A stand-in node whose ETag names other content: only a fake can send wrong bytes on purpose.
     const server = http.createServer((_req, res) => {

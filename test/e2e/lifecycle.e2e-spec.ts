@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { NodeInfoDto } from '../../src/node/api/files.dto.js';
 import { getJson, requestJson } from '../support/http.js';
 import {
-  awaitCopies, awaitStatus, expectReadable, holders, localCopies, metricSum, nodeId, nodeRecord, put, startLoad, writeMany, type Written,
+  awaitCopies, awaitStatus, expectReadable, holders, localCopies, metricSum, nodeId, nodeRecord, put, startLoad, startReads, writeMany, type Written,
 } from '../support/lifecycle.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
 import { REPO_ROOT, trackPid, untrackPid, type ShoalProcess } from '../support/processes.js';
@@ -132,6 +132,8 @@ describe('planned decommission', () => {
     expect(held).toBeGreaterThan(50);
 
     const load = startLoad(() => cluster.nodes, 'drain/load', { maxMs: 60_000 });
+    // Reads of what was acknowledged before, through the other nodes, all along: the leaving node is asked too.
+    const reads = startReads(() => cluster.nodes.slice(0, 3), preload, { maxMs: 60_000 });
     const seen: { status: string; entriesLeft?: number }[] = [];
     let watching = true;
     const watcher = (async () => {
@@ -145,6 +147,9 @@ describe('planned decommission', () => {
     watching = false;
     await watcher;
     await load.stop();
+    await reads.stop();
+    expect(reads.reads).toBeGreaterThan(20);
+    expect(reads.bad).toEqual([]);
     expect(cli).toMatchObject({ code: 0, stderr: '' }); // piped: no progress bar
     expect(cli.stdout).toMatch(new RegExp(`^${id4} has left`));
     // Progress was visible while it drained: leaving, with entries left, then fewer, then left.

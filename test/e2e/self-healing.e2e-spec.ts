@@ -763,7 +763,7 @@ describe('self-healing: the whole cluster back after more than TOMBSTONE_TTL_MS'
     await pollUntil(async () => {
       for (const n of c.nodes) expect(triples(await localItems(n, 'all/'))).toEqual(expectedLocal(model));
     }, { timeoutMs: 10_000, message: 'the file did not reach every node' });
-    // A crash, not a graceful stop: a graceful stop leaves the membership, and a node alone owns everything.
+    // A crash, not a graceful stop: every node stays `up` in the registry until its TTL, as after a power cut.
     for (const n of c.nodes) n.kill('SIGKILL');
     await Promise.all(c.nodes.map((n) => n.waitExit()));
     await sleep(3000);

@@ -165,3 +165,39 @@ export function awaitStatus(registry: ShoalProcess, id: string, status: NodeReco
 export async function nodeId(node: ShoalProcess): Promise<string> {
   return (await getJson<{ id: string }>(`${node.url}/v1/node`)).body.id;
 }
+
+/**
+ * Bounded reads of already acknowledged files while something happens (at most `maxMs`): every answer must be a 200
+ * with the written bytes. Returns the reads done and the ones that were wrong.
+ */
+export function startReads(targets: () => ShoalProcess[], written: Written[], opts: { maxMs?: number } = {}) {
+  const bad: string[] = [];
+  let reads = 0;
+  let stop = false;
+  const deadline = Date.now() + (opts.maxMs ?? 120_000);
+  const done = (async () => {
+    for (let i = 0; !stop && Date.now() < deadline; i++) {
+      const nodes = targets().filter((n) => n.running);
+      const w = written[(i * 7919) % written.length];
+      if (nodes.length === 0 || !w) {
+        await sleep(50);
+        continue;
+      }
+      const node = nodes[i % nodes.length];
+      const r = await get(node, w.key).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }));
+      reads++;
+      if (r.status !== 200 || sha256(r.body) !== w.sha256) bad.push(`${w.key} via ${node.name}: ${r.status}`);
+      await sleep(5);
+    }
+  })();
+  return {
+    bad,
+    get reads() {
+      return reads;
+    },
+    async stop(): Promise<void> {
+      stop = true;
+      await done;
+    },
+  };
+}

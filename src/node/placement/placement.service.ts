@@ -6,7 +6,7 @@ import { OWNING_STATUSES } from '../../common/protocol/membership.dto.js';
 import type { Member } from '../membership/merge.js';
 import { MembershipService } from '../membership/membership.service.js';
 import { partitionOf } from './partition.js';
-import { effectiveQuorums, ownersOf, type Quorums } from './placement.js';
+import { effectiveQuorums, leavingHolders, ownersOf, type Quorums } from './placement.js';
 
 /**
  * Owners of every partition under the current membership, recomputed when membership changes (ids, urls or status)
@@ -15,6 +15,8 @@ import { effectiveQuorums, ownersOf, type Quorums } from './placement.js';
 @Injectable()
 export class PlacementService implements OnModuleDestroy {
   private table: Member[][] = [];
+  /** Per partition, the leaving nodes that would own it without their decommission: they still hold its data. */
+  private leavingTable: Member[][] = [];
   private quorums: Quorums;
   private readonly sub: Subscription;
   readonly partitionCount: number;
@@ -46,6 +48,14 @@ export class PlacementService implements OnModuleDestroy {
     return this.table[partition] ?? [this.selfMember()];
   }
 
+  /**
+   * Leaving nodes that owned the key's partition before their decommission. Until they have handed it over they hold
+   * copies the new owners may still lack, so reads consult them too (DESIGN §3 Lifecycle).
+   */
+  leavingHoldersOfKey(key: string): Member[] {
+    return this.leavingTable[this.partitionOf(key)] ?? [];
+  }
+
   isOwner(partition: number, nodeId = this.self.id): boolean {
     return this.ownersOfPartition(partition).some((m) => m.id === nodeId);
   }
@@ -72,6 +82,9 @@ export class PlacementService implements OnModuleDestroy {
     const table: Member[][] = new Array(this.partitionCount);
     for (let p = 0; p < this.partitionCount; p++) table[p] = ownersOf(p, live, this.quorums.n);
     this.table = table;
+    const leaving = members.filter((m) => m.status === 'leaving');
+    const n = effectiveQuorums({ n: this.config.replicationFactor, w: 1, r: 1 }, live.length + leaving.length).n;
+    this.leavingTable = leaving.length === 0 ? [] : Array.from({ length: this.partitionCount }, (_, p) => leavingHolders(p, live, leaving, n));
   }
 
   private selfMember(): Member {

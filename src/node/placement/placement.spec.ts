@@ -1,4 +1,4 @@
-import { effectiveQuorums, ownersOf } from './placement.js';
+import { effectiveQuorums, leavingHolders, ownersOf } from './placement.js';
 import { partitionOf } from './partition.js';
 
 const nodes = (k: number) => Array.from({ length: k }, (_, i) => ({ id: `node-${i + 1}` }));
@@ -132,6 +132,17 @@ describe('placement', () => {
       const after = table([...members, { id: 'z-b-new', zone: 'b' }], 3);
       for (let p = 0; p < PARTITIONS; p++) expect(after[p].filter((id) => !before[p].includes(id)).every((id) => id === 'z-b-new')).toBe(true);
     });
+  });
+
+  it('a leaving node is a holder exactly of the partitions it owned before its decommission', () => {
+    const all = nodes(4);
+    const leaving = all.filter((m) => m.id === 'node-4');
+    const owning = all.filter((m) => m.id !== 'node-4');
+    for (let p = 0; p < PARTITIONS; p++) {
+      const before = ownersOf(p, all, 3).map((m) => m.id);
+      expect(leavingHolders(p, owning, leaving, 3).map((m) => m.id)).toEqual(before.includes('node-4') ? ['node-4'] : []);
+    }
+    expect(leavingHolders(0, owning, [], 3)).toEqual([]);
   });
 
   it.each([

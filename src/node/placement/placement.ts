@@ -42,6 +42,16 @@ export function ownersOf<T extends Placeable>(partition: number, members: readon
   return owners;
 }
 
+/**
+ * The leaving nodes that would own a partition were they not leaving: until their decommission completes they hold
+ * its data, which its new owners may still lack (reads consult them). `n` is the effective N counting them.
+ */
+export function leavingHolders<T extends Placeable>(partition: number, owning: readonly T[], leaving: readonly T[], n: number): T[] {
+  if (leaving.length === 0) return [];
+  const set = new Set(leaving);
+  return ownersOf(partition, [...owning, ...leaving], n).filter((m) => set.has(m));
+}
+
 export interface Quorums {
   n: number;
   w: number;

@@ -33,6 +33,9 @@ export interface StoredFile {
   nodes: string[];
 }
 
+/** How long a read waits for a leaving node's answer beyond the owners' (it normally answers in milliseconds). */
+const LEAVING_READ_WAIT_MS = 1000;
+
 interface Answer {
   member: Member;
   entry: Entry | null;
@@ -164,9 +167,11 @@ export class CoordinatorService {
       entry: member.id === this.self.id ? (this.store.get(key) ?? null) : ((await this.peers.versions(member.url, [key]))[0] ?? null),
     }));
     const { quorum, all } = firstSuccesses(tasks, r);
+    const extra = this.askLeavingHolders(key);
     const answers = await quorum.catch((err: unknown) => {
       throw new ShoalError('INSUFFICIENT_REPLICAS', `fewer than ${r} owners of this key answered (${peerError(err)})`, { retryAfter: 2 }, { 'Retry-After': '2' });
     });
+    answers.push(...(await extra));
     // A coordinator that is not an owner may still hold a hinted copy.
     const recovering = this.state.recovering;
     const local = recovering ? undefined : this.store.get(key);
@@ -177,6 +182,21 @@ export class CoordinatorService {
     if (newest) void all.then((results) => this.repair(newest, results)).catch((err: unknown) => this.logger.warn({ err }, 'read-repair failed'));
     const holders = trusted.filter((a) => a.entry && newest && a.entry.version === newest.version).map((a) => a.member);
     return { entry: newest, holders };
+  }
+
+  /**
+   * During a decommission, the leaving node that owned the key's partition is asked too (it still holds the copies its
+   * successor may lack); it counts for nothing in R, and a leaving node that does not answer quickly is not waited for.
+   */
+  private async askLeavingHolders(key: string): Promise<Answer[]> {
+    const holders = this.placement.leavingHoldersOfKey(key).filter((m) => m.id !== this.self.id);
+    if (holders.length === 0) return [];
+    const ask = (member: Member) =>
+      Promise.race([
+        this.peers.versions(member.url, [key]).then((v): Answer => ({ member, entry: v[0] ?? null })),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), LEAVING_READ_WAIT_MS).unref()),
+      ]).catch(() => undefined);
+    return (await Promise.all(holders.map(ask))).filter((a): a is Answer => a !== undefined);
   }
 
   /** Streams the bytes of `entry`: from the local disk if held, else proxied from an owner that holds that version. */

@@ -7,7 +7,7 @@ import { atomicWriteFile } from '../../common/fs/atomic-write.js';
 import { NODE_STATUSES, type ClusterSummaryDto, type HeartbeatDto, type MembershipDto, type NodeRecordDto, type NodeStatus, type RegisterNodeDto } from '../../common/protocol/membership.dto.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { statusOf, type Lifecycle } from './liveness.js';
-import { decommissionView, type StoredDecommission } from './decommission.js';
+import { decommissionPhase, decommissionView, recordDrain, registerDecommissionGauges, type StoredDecommission } from './decommission.js';
 import { addSample, estimateClockOffset, filterOffset, isClockSkewed, type ClockSample } from '../../common/protocol/clock-offset.js';
 
 interface StoredNode {
@@ -73,25 +73,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
       },
     });
     metrics.gauge({ name: 'shoal_registry_epoch', help: 'membership epoch', collect() { this.set(epoch()); } });
-    const leaving = () => [...this.nodes.values()].filter((n) => n.decommission && n.decommission.leftAt === undefined);
-    metrics.gauge({
-      name: 'shoal_registry_decommission_bytes_left',
-      help: 'bytes a leaving node has not yet handed over, as it last reported',
-      labelNames: ['node'],
-      collect() {
-        this.reset();
-        for (const n of leaving()) this.set({ node: n.id }, n.decommission?.bytesLeft ?? 0);
-      },
-    });
-    metrics.gauge({
-      name: 'shoal_registry_decommission_partitions_left',
-      help: 'partitions a leaving node still holds, as it last reported',
-      labelNames: ['node'],
-      collect() {
-        this.reset();
-        for (const n of leaving()) this.set({ node: n.id }, n.decommission?.partitionsLeft ?? 0);
-      },
-    });
+    registerDecommissionGauges(metrics, () => this.nodes.values());
     const offsets = () => [...this.nodes.values()];
     metrics.gauge({
       name: 'shoal_clock_offset_seconds',
@@ -145,7 +127,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
       ...(prev?.decommission ? { decommission: prev.decommission } : {}),
     });
     const status = this.statusOfNode(this.nodes.get(dto.id)!, now);
-    if (!prev || prev.url !== dto.url || this.statuses.get(dto.id) !== status) this.epoch++;
+    if (!prev || prev.url !== dto.url || prev.zone !== dto.zone || this.statuses.get(dto.id) !== status) this.epoch++;
     this.statuses.set(dto.id, status);
     this.logger.log({ nodeId: dto.id, url: dto.url, rejoined: Boolean(prev) }, 'node registered');
     await this.persist();
@@ -165,7 +147,8 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
       node.clockSamples = addSample(node.clockSamples, { raw, estimate: estimateClockOffset(node.lastHeartbeatAt, dto.wallClockMs, dto.rttMs) });
       this.judgeClock(node, filterOffset(node.clockSamples));
     }
-    const progressed = this.recordDrain(node, dto);
+    const progressed = node.decommission ? recordDrain(node.decommission, dto, Date.now()) : undefined;
+    if (progressed === 'left') this.logger.warn({ nodeId: id }, 'decommission complete: every entry the node held is confirmed on its owners; it has left');
     const status = this.statusOfNode(node, node.lastHeartbeatAt);
     if (this.statuses.get(id) !== status) {
       this.statuses.set(id, status);
@@ -226,18 +209,6 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     return this.record(id);
   }
 
-  /** Progress a leaving node reports in its heartbeats; `left` once nothing it held is unconfirmed. */
-  private recordDrain(node: StoredNode, dto: HeartbeatDto): 'left' | undefined {
-    const d = node.decommission;
-    if (!d || d.leftAt !== undefined || dto.entriesLeft === undefined) return undefined;
-    d.partitionsLeft = dto.partitionsLeft ?? d.partitionsLeft;
-    d.entriesLeft = dto.entriesLeft;
-    d.bytesLeft = dto.bytesLeft ?? d.bytesLeft;
-    if (dto.entriesLeft > 0) return undefined;
-    d.leftAt = Date.now();
-    this.logger.warn({ nodeId: node.id }, 'decommission complete: every entry the node held is confirmed on its owners; it has left');
-    return 'left';
-  }
 
   /**
    * Forgets a node. Only one that holds nothing the others lack: `left` (decommissioned) or `dead` (its data already
@@ -301,10 +272,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
   }
 
   private statusOfNode(n: StoredNode, now: number): NodeStatus {
-    const lifecycle: Lifecycle = {
-      stopped: n.stoppedAt !== undefined,
-      ...(n.decommission ? { decommission: n.decommission.leftAt === undefined ? 'leaving' : 'left' } : {}),
-    };
+    const lifecycle: Lifecycle = { stopped: n.stoppedAt !== undefined, ...decommissionPhase(n.decommission) };
     return statusOf(n.lastHeartbeatAt, now, this.config.nodeTtlMs, this.config.nodeDeadMs, lifecycle);
   }
 

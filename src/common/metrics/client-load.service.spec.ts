@@ -29,6 +29,8 @@ describe('ClientLoadService', () => {
   });
 
   it('counts a blocked event loop as busy', async () => {
+    // the delay monitor measures from its previous tick: give it a first one before stalling
+    await new Promise((r) => setTimeout(r, 100));
     const until = Date.now() + 300;
     while (Date.now() < until) {
       // block the loop for longer than the lag limit

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { REPO_ROOT } from '../support/processes.js';
 import { runTool, S3_KEY, startS3Cluster, type S3Cluster, type ToolRun } from '../support/s3-cluster.js';
 
 /**
@@ -58,6 +59,10 @@ describe('S3 API with real clients', () => {
       expect(await v1.text()).toBe('hello from the aws cli\n');
       const listed = (await (await fetch(`${s3.cluster.nodes[0].url}/v1/files?prefix=cli/`)).json()) as { items: { key: string }[] };
       expect(listed.items.map((i) => i.key)).toEqual(['cli/docs/small.txt']);
+      // …and through the shoal CLI.
+      const shoal = (args: string[]) => runTool(process.execPath, [path.join(REPO_ROOT, 'bin', 'shoal.js'), ...args], { home: s3.home, env: { SHOAL_URL: s3.cluster.nodes[1].url } });
+      expect(ok(await shoal(['get', 'cli/docs/small.txt', '-']), 'shoal get')).toBe('hello from the aws cli\n');
+      expect(ok(await shoal(['ls', 'cli/']), 'shoal ls')).toContain('cli/docs/small.txt');
       // The bucket record is not a /v1 file.
       const all = (await (await fetch(`${s3.cluster.nodes[0].url}/v1/files`)).json()) as { items: { key: string }[] };
       expect(all.items.some((i) => i.key.startsWith('.shoal-s3/'))).toBe(false);

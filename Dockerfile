@@ -32,4 +32,5 @@ VOLUME /data
 EXPOSE 3000 4000 9000
 # node runs as PID 1, so SIGTERM reaches the app only through its own handler (Nest enableShutdownHooks);
 # a node needs it to leave gracefully (DELETE /v1/nodes/{id}) before the pod is killed.
-CMD ["node", "dist/main.js"]
+# The flags of src/tools/server-flags.ts (V8 sizes its young generation at start-up, so the app cannot set them itself).
+CMD ["node", "--max-semi-space-size=4", "dist/main.js"]

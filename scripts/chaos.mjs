@@ -26,6 +26,10 @@ const USAGE = `usage: node scripts/chaos.mjs [--duration 10m] [--seed N] [--clie
   --keep-data      keep the nodes' and registries' data dirs too (KEEP_TEST_DATA=1); their paths are in report.json
   --log-level L    LOG_LEVEL of every process (default warn)
   --graceful       also restart nodes gracefully (SIGTERM: the node leaves the membership, then rejoins)
+  --nemeses LIST   extra nemeses, comma-separated: partition (real network partitions: nodes in network
+                   namespaces, needs root), clock (nodes restarted under libfaketime, minutes to hours off)
+  --skew-bound MS  MAX_CLOCK_SKEW_MS of the registries (default 500: skewed nodes refuse writes; raise it to
+                   let them coordinate and test owner fencing)
   --no-faults      the same load without faults (a baseline)
 Build first (npm run build): the run uses dist/ as it is.`;
 
@@ -56,6 +60,8 @@ try {
       'log-level': { type: 'string', default: 'warn' },
       'no-faults': { type: 'boolean', default: false },
       graceful: { type: 'boolean', default: false },
+      nemeses: { type: 'string', default: '' },
+      'skew-bound': { type: 'string', default: '500' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -75,7 +81,10 @@ try {
     logLevel: values['log-level'],
     faults: !values['no-faults'],
     gracefulRestarts: values.graceful,
+    nemeses: values.nemeses.split(',').map((n) => n.trim()).filter(Boolean),
+    skewBound: Number(values['skew-bound']),
   };
+  for (const n of opts.nemeses) if (!['partition', 'clock'].includes(n)) throw new Error(`--nemeses: unknown nemesis ${n}`);
   for (const [name, v] of Object.entries({ seed: opts.seed, clients: opts.clients, keys: opts.keys, big: opts.bigWriteChance })) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`--${name}: not a number: ${v}`);
   }
@@ -108,7 +117,7 @@ const { runChaos, formatSummary } = await import(pathToFileURL(path.join(app, 't
 // Ctrl-C: the runner's processes are children of this one; the test support SIGKILLs them when it exits.
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
 
-console.log(`chaos: seed ${opts.seed}, ${opts.durationMs / 1000} s, ${opts.clients} clients, ${opts.keys} keys${opts.faults ? '' : ', no faults'}${opts.gracefulRestarts ? ', graceful restarts' : ''}; run directory ${runDir}`);
+console.log(`chaos: seed ${opts.seed}, ${opts.durationMs / 1000} s, ${opts.clients} clients, ${opts.keys} keys${opts.faults ? '' : ', no faults'}${opts.gracefulRestarts ? ', graceful restarts' : ''}${opts.nemeses.length ? `, nemeses ${opts.nemeses.join('+')}` : ''}; run directory ${runDir}`);
 const report = await runChaos({
   durationMs: opts.durationMs,
   seed: opts.seed,
@@ -117,6 +126,8 @@ const report = await runChaos({
   bigWriteChance: opts.bigWriteChance,
   faults: opts.faults,
   gracefulRestarts: opts.gracefulRestarts,
+  nemeses: opts.nemeses,
+  registryMaxClockSkewMs: opts.skewBound,
   logLevel: opts.logLevel,
   workDir: path.join(runDir, 'run'),
   keepWorkDir: 'always',

@@ -29,6 +29,8 @@ Environment such as LOG_LEVEL, API_TOKENS or SYNC_INTERVAL_MS is passed to every
 const children = [];
 let ready = false;
 let shuttingDown = false;
+/** The flags every server process starts with (src/tools/server-flags.ts), read from the build once it is fresh. */
+let serverFlags = [];
 
 main().catch((err) => {
   console.error(err);
@@ -38,6 +40,7 @@ main().catch((err) => {
 async function main() {
   const opts = parseOptions();
   buildIfStale();
+  serverFlags = (await import(path.join(ROOT, 'dist', 'tools', 'server-flags.js'))).SERVER_NODE_FLAGS;
   mkdirSync(path.join(opts.dataDir, 'logs'), { recursive: true });
   const token = loadToken(opts.dataDir);
   const s3Key = loadS3Key(opts.dataDir);
@@ -190,7 +193,7 @@ function portFree(port) {
 function startChild(name, opts, port, env) {
   const logPath = path.join(opts.dataDir, 'logs', `${name}.log`);
   const log = createWriteStream(logPath);
-  const proc = spawn(process.execPath, [MAIN], {
+  const proc = spawn(process.execPath, [...serverFlags, MAIN], {
     cwd: ROOT,
     env: { ...env, PORT: String(port), DATA_DIR: path.join(opts.dataDir, name) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express from 'express';
 import { Logger } from 'nestjs-pino';
+import type { Logger as PinoInstance } from 'pino';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import type { AppConfig } from './config/app-config.js';
 import { ProblemDetailsFilter } from './common/problem-details.filter.js';
@@ -11,6 +12,10 @@ import { bearerToken, tokenEquals } from './common/auth/bearer.js';
 import { buildOpenApi, serveOpenApi } from './common/http/openapi.js';
 import { ShoalExpressAdapter } from './common/http/shoal-express-adapter.js';
 import { ShoalError } from './common/errors.js';
+import { requestObserver } from './common/http/request-observer.js';
+import { ROOT_LOGGER } from './common/logging/logging.module.js';
+import { ClientLoadService } from './common/metrics/client-load.service.js';
+import { MetricsService } from './common/metrics/metrics.service.js';
 import { AppModule } from './app.module.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -36,7 +41,11 @@ export async function createApp(config: AppConfig, opts: { logger?: boolean } = 
   });
   if (opts.logger !== false) app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  // Express would add a weak ETag to every JSON and problem answer; on /v1 an ETag means the file's SHA-256, nothing else.
+  app.set('etag', false);
   app.set('query parser', 'simple');
+  // First layer of all, so that every request — routed, refused or unmatched — is measured and logged once.
+  app.use(requestObserver(app.get<PinoInstance>(ROOT_LOGGER), app.get(MetricsService), app.get(ClientLoadService)));
   const json = express.json({ limit: '4mb', type: ['application/json', 'application/*+json'] });
   // Internal routes parse nothing for a caller without the cluster token: the guard answers 401 before any work.
   const unauthenticatedInternal = (req: express.Request) => req.url.startsWith('/internal/') && !tokenEquals(bearerToken(req) ?? '', config.clusterToken);

@@ -78,6 +78,9 @@ function upNodesInRegistry(json) {
 export async function startShoal(ctx, { nodes, n, w, r, name }) {
   const main = path.join(ctx.repoDir, 'dist', 'main.js');
   if (!fs.existsSync(main)) throw new SkipError(`${main} does not exist: run \`npm run build\` first`);
+  // The flags that checkout starts its servers with (none for a build older than src/tools/server-flags.ts).
+  const flagsJs = path.join(ctx.repoDir, 'dist', 'tools', 'server-flags.js');
+  const flags = fs.existsSync(flagsJs) ? (await import(flagsJs)).SERVER_NODE_FLAGS : [];
   const token = crypto.randomBytes(24).toString('hex');
   const dirs = [];
   const services = [];
@@ -92,7 +95,7 @@ export async function startShoal(ctx, { nodes, n, w, r, name }) {
     const regDir = makeTempDir(`${name}-registry`, ctx.runDir);
     dirs.push(regDir);
     const registryUrl = `http://${LOOPBACK}:${regPort}`;
-    const registry = startProcess('registry', process.execPath, [main], {
+    const registry = startProcess('registry', process.execPath, [...flags, main], {
       cwd: ctx.repoDir,
       logFile: path.join(ctx.logDir, `${name}-registry.log`),
       inheritEnv: false,
@@ -123,7 +126,7 @@ export async function startShoal(ctx, { nodes, n, w, r, name }) {
         LOG_LEVEL: logLevel,
         ...ctx.shoalEnv,
       };
-      const svc = startProcess(`node${i}`, process.execPath, [main], { cwd: ctx.repoDir, logFile: path.join(ctx.logDir, `${name}-node${i}.log`), env, inheritEnv: false });
+      const svc = startProcess(`node${i}`, process.execPath, [...flags, main], { cwd: ctx.repoDir, logFile: path.join(ctx.logDir, `${name}-node${i}.log`), env, inheritEnv: false });
       services.push(svc);
       nodeSvcs.push(svc);
       nodeUrls.push(url);

@@ -27,10 +27,12 @@ async function nodes(ctx: CommandContext): Promise<void> {
       { header: 'ID', value: (n) => n.id },
       { header: 'STATUS', value: (n) => n.status },
       { header: 'URL', value: (n) => n.url },
+      { header: 'ZONE', value: (n) => n.zone ?? '' },
       { header: 'FILES', value: (n) => String(n.files), right: true },
       { header: 'USED', value: (n) => formatBytes(n.usedBytes), right: true },
       { header: 'FREE', value: (n) => formatBytes(n.freeBytes), right: true },
       { header: 'LAST HEARTBEAT', value: (n) => formatTime(n.lastHeartbeatAt) },
+      { header: 'DECOMMISSION', value: (n) => (n.decommission ? (n.decommission.leftAt ? 'left' : `${n.decommission.entriesLeft ?? '?'} entries, ${formatBytes(n.decommission.bytesLeft ?? 0)} left`) : '') },
     ]),
   );
   if (membership.nodes.length === 0) ctx.io.stdout.write('(no nodes registered)\n');
@@ -74,7 +76,7 @@ type Field = [string, string];
 function clusterFields(url: string, c: ClusterSummary): Field[] {
   return [
     ['registry', `${url} (membership epoch ${c.epoch})`],
-    ['nodes', `${c.nodes.up} up, ${c.nodes.down} down, ${c.nodes.dead} dead`],
+    ['nodes', `${c.nodes.up} up, ${c.nodes.down} down, ${c.nodes.stopped} stopped, ${c.nodes.leaving} leaving, ${c.nodes.left} left, ${c.nodes.dead} dead`],
     ['space', `${formatBytes(c.usedBytes)} used, ${formatBytes(c.freeBytes)} free of ${formatBytes(c.capacityBytes)}`],
     ['files', `${c.files} (every copy counts)`],
   ];

@@ -9,6 +9,8 @@ export interface CommandContext {
   io: CliIo;
   node(): ShoalClient;
   registry(): ShoalRegistryClient;
+  /** One client per registry listed, with the cluster token: for the calls that change the membership. */
+  registries(): ShoalRegistryClient[];
 }
 
 export function commandContext(cmd: Command, io: CliIo): CommandContext {
@@ -18,5 +20,6 @@ export function commandContext(cmd: Command, io: CliIo): CommandContext {
     io,
     node: () => new ShoalClient({ url: config.url, token: config.token }),
     registry: () => new ShoalRegistryClient({ url: config.registryUrl }),
+    registries: () => config.registryUrls.map((url) => new ShoalRegistryClient({ url, clusterToken: config.clusterToken })),
   };
 }

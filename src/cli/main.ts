@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_NODE_URL, DEFAULT_REGISTRY_URL } from './cli-config.js';
 import { errorLine, EXIT, exitCodeFor, type ExitCode } from './cli-errors.js';
 import { registerClusterCommands } from './cluster.commands.js';
+import { registerNodeCommands } from './node.commands.js';
 import { registerFileCommands } from './files.commands.js';
 import type { CliIo } from './output.js';
 import { registerTransferCommands } from './transfer.commands.js';
@@ -16,7 +17,8 @@ export function buildProgram(io: CliIo): Command {
     .version(packageVersion(), '-V, --version')
     .addOption(new Option('--url <url>', `a node's base URL (env SHOAL_URL; default ${DEFAULT_NODE_URL})`))
     .addOption(new Option('--token <token>', 'bearer token for the client API (env SHOAL_TOKEN, which keeps it out of `ps`)'))
-    .addOption(new Option('--registry <url>', `a registry's base URL, for nodes and status (env SHOAL_REGISTRY; default ${DEFAULT_REGISTRY_URL})`))
+    .addOption(new Option('--registry <url>', `a registry's base URL, for nodes and status; comma-separated for several (env SHOAL_REGISTRY; default ${DEFAULT_REGISTRY_URL})`))
+    .addOption(new Option('--cluster-token <token>', 'the CLUSTER_TOKEN, for node decommission (env SHOAL_CLUSTER_TOKEN, which keeps it out of `ps`)'))
     .option('--json', 'machine output: JSON on stdout, no progress')
     .option('-q, --quiet', 'no progress bars and no confirmations')
     .showSuggestionAfterError()
@@ -29,6 +31,7 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride();
   registerTransferCommands(program, io);
   registerFileCommands(program, io);
+  registerNodeCommands(program, io);
   registerClusterCommands(program, io); // commands inherit exitOverride and the output configuration set above
   return program;
 }

@@ -161,9 +161,11 @@ export class ShoalRegistryClient {
   private readonly api: Client<RegistryPaths>;
   private readonly base: URL;
 
-  constructor(options: { url: string }) {
+  /** `clusterToken` (CLUSTER_TOKEN) is needed only for the calls that change the membership (decommission). */
+  constructor(options: { url: string; clusterToken?: string }) {
     this.base = baseUrl(options.url);
-    this.api = createClient<RegistryPaths>({ baseUrl: this.base.href, fetch: fetchWithTimeout });
+    const headers = options.clusterToken ? { authorization: `Bearer ${options.clusterToken}` } : {};
+    this.api = createClient<RegistryPaths>({ baseUrl: this.base.href, headers, fetch: fetchWithTimeout });
   }
 
   get url(): string {
@@ -178,6 +180,18 @@ export class ShoalRegistryClient {
   async cluster(): Promise<ClusterSummary> {
     const { data } = unwrap(await this.call(this.api.GET('/v1/cluster')));
     return data as ClusterSummary;
+  }
+
+  /** Starts a planned removal of node `id` (it turns `leaving`); idempotent. */
+  async decommission(id: string): Promise<NodeRecord> {
+    const { data } = unwrap(await this.call(this.api.POST('/v1/nodes/{id}/decommission', { params: { path: { id } } })), `node ${id} is not registered at this registry`);
+    return data as NodeRecord;
+  }
+
+  /** Cancels a decommission under way: the node is `up` again. */
+  async cancelDecommission(id: string): Promise<NodeRecord> {
+    const { data } = unwrap(await this.call(this.api.DELETE('/v1/nodes/{id}/decommission', { params: { path: { id } } })), `node ${id} is not registered at this registry`);
+    return data as NodeRecord;
   }
 
   private call<R>(pending: Promise<R>): Promise<R> {

@@ -17,6 +17,7 @@ import { NODE_STATS } from './membership/node-stats.js';
 import { PlacementService } from './placement/placement.service.js';
 import { CoordinatorService } from './replication/coordinator.service.js';
 import { DeliveryService } from './replication/delivery.service.js';
+import { FenceService } from './replication/fence.service.js';
 import { HandoffService } from './replication/handoff.service.js';
 import { ListingService } from './replication/listing.service.js';
 import { ManifestService } from './replication/manifest.service.js';
@@ -52,6 +53,7 @@ export class NodeModule {
         PeerClientService,
         DeliveryService,
         HandoffService,
+        FenceService,
         ReplicatorService,
         CoordinatorService,
         ListingService,
@@ -79,6 +81,8 @@ export class NodeModule {
             },
             { name: 'membership', check: async () => ({ ok: membership.isKnown(), members: membership.members().length }) },
             { name: 'sync', check: async () => ({ ok: !state.recovering, state: state.current }) },
+            // Stopping (SIGTERM) fails readiness first, so a Service stops routing here; a node that left takes no writes.
+            { name: 'lifecycle', check: async () => ({ ok: !state.stopping && !state.left, state: state.current }) },
           ],
         },
       ],

@@ -11,8 +11,12 @@ import { requestJson } from '../support/http.js';
 import { sleep } from '../support/poll-until.js';
 import type { Env, ShoalProcess } from '../support/processes.js';
 import { newClusterToken, startNode, startRegistry, stopAndRemove } from '../support/start-cluster.js';
-import { judge, latestAcknowledged, type WriteOp } from './history.js';
+import { judge, latestAcknowledged, realTimeOrderViolations, type WriteOp } from './history.js';
 import { Rng, substream } from './prng.js';
+import { NetLab, type NetHost } from '../support/netns.js';
+import { ClockNemesis } from './nemeses/clock.nemesis.js';
+import type { Nemesis, NemesisContext } from './nemeses/nemesis.js';
+import { PartitionNemesis } from './nemeses/partition.nemesis.js';
 
 /**
  * The chaos suite ("proof under fire"): a 4-node N=3 W=2 R=2 cluster with 2 registries, several clients writing,
@@ -66,7 +70,17 @@ export interface ChaosOptions {
   keepWorkDir?: 'always' | 'on-failure';
   /** Progress lines (default: none). */
   progress?: (line: string) => void;
+  /**
+   * Nemeses beyond the kill / pause / registry-restart schedule (default none): `partition` (real network
+   * partitions; the nodes then run in network namespaces) and `clock` (nodes restarted under libfaketime with
+   * offsets of minutes to hours). See test/chaos/nemeses/.
+   */
+  nemeses?: NemesisName[];
+  /** MAX_CLOCK_SKEW_MS of the registries (default 500): raised, skewed nodes keep coordinating writes, so fencing is what is tested. */
+  registryMaxClockSkewMs?: number;
 }
+
+export type NemesisName = 'partition' | 'clock';
 
 export interface Violation {
   kind: string;
@@ -78,7 +92,8 @@ export interface Violation {
 }
 
 export interface FaultRecord {
-  kind: 'kill-node' | 'pause-node' | 'restart-node' | 'restart-registry';
+  /** the runner's own kinds, or a nemesis's (e.g. partition-isolate, clock-skew) */
+  kind: 'kill-node' | 'pause-node' | 'restart-node' | 'restart-registry' | (string & {});
   target: string;
   /** ms since the start of the load */
   at: number;
@@ -111,6 +126,8 @@ export interface ChaosReport {
   workDir: string;
   dataDirs: string[];
   notes: string[];
+  /** the extra nemeses that ran (test/chaos/nemeses/) */
+  nemeses?: string[];
 }
 
 const KiB = 1024;
@@ -151,6 +168,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 class ChaosRun {
   private readonly o: Required<Omit<ChaosOptions, 'workDir' | 'progress'>> & Pick<ChaosOptions, 'workDir' | 'progress'>;
   private cluster?: ChaosCluster;
+  private lab?: NetLab;
+  private readonly hosts = new Map<ShoalProcess, NetHost>();
+  private nemeses: Nemesis[] = [];
   private workDir = '';
   private readonly logStreams: WriteStream[] = [];
   private history?: WriteStream;
@@ -185,6 +205,8 @@ class ChaosRun {
       syncIntervalMs: 1000,
       logLevel: 'warn',
       keepWorkDir: 'on-failure',
+      nemeses: [],
+      registryMaxClockSkewMs: 500,
       ...options,
     };
     this.keys = Array.from({ length: this.o.keys }, (_, i) => `${KEY_PREFIX}${i % 2 ? 'dir/' : ''}k${String(i).padStart(2, '0')}`);
@@ -209,6 +231,7 @@ class ChaosRun {
     let finalKeys = { live: 0, deleted: 0, neverWritten: 0 };
     let dataDirs: string[] = [];
     try {
+      await this.prepareNemeses();
       this.cluster = await this.start();
       dataDirs = [...this.cluster.registries, ...this.cluster.nodes].map((p) => p.dataDir);
       this.t0 = Date.now();
@@ -221,7 +244,7 @@ class ChaosRun {
         // allSettled: nothing is torn down while a client or the scheduler still runs.
         const settled = await Promise.allSettled([
           ...Array.from({ length: this.o.clients }, (_, i) => this.client(i, loadEnd)),
-          ...(this.o.faults ? [this.nodeFaults(loadEnd), this.registryFaults(loadEnd)] : []),
+          ...(this.o.faults ? [this.nodeFaults(loadEnd), this.registryFaults(loadEnd), ...this.nemeses.map((n) => n.run(this.nemesisContext(), loadEnd))] : []),
         ]);
         for (const s of settled) if (s.status === 'rejected') throw s.reason;
       } finally {
@@ -238,6 +261,7 @@ class ChaosRun {
       convergenceMs = Date.now() - healStart;
       this.log(`${converged ? 'converged' : 'NOT converged'} ${Math.round(convergenceMs / 1000)} s after the load ended`);
       this.judgeReads();
+      this.judgeRealTimeOrder();
       finalKeys = await this.checkFinalState(snapshot);
       await this.checkTmpDirs();
       await this.checkReady();
@@ -247,6 +271,7 @@ class ChaosRun {
       const wasUp = this.healed ? [...(this.cluster?.registries ?? []), ...(this.cluster?.nodes ?? [])].filter((p) => p.running) : [];
       await this.cluster?.stop().catch((err: unknown) => this.notes.push(`stopping the cluster failed: ${String(err)}`));
       for (const p of wasUp) this.checkCleanExit(p, await p.waitExit(), 'final stop');
+      await this.lab?.destroy();
       const streams = [...(this.history ? [this.history] : []), ...this.logStreams];
       await Promise.all(streams.map((s) => new Promise<void>((r) => s.end(() => r()))));
     }
@@ -269,6 +294,7 @@ class ChaosRun {
       workDir: this.workDir,
       dataDirs,
       notes: this.notes,
+      nemeses: this.nemeses.map((n) => n.name),
     };
     const failed = Object.keys(this.violationCounts).length > 0;
     await writeFile(path.join(this.workDir, 'report.json'), JSON.stringify(report, null, 2)).catch(() => undefined);
@@ -286,7 +312,7 @@ class ChaosRun {
    * booting at once may exceed the test support's 20 s start timeout.
    */
   private async start(): Promise<ChaosCluster> {
-    const registryEnv: Env = { NODE_TTL_MS: '1500', NODE_DEAD_MS: '3600000', LOG_LEVEL: this.o.logLevel };
+    const registryEnv: Env = { NODE_TTL_MS: '1500', NODE_DEAD_MS: '3600000', LOG_LEVEL: this.o.logLevel, MAX_CLOCK_SKEW_MS: String(this.o.registryMaxClockSkewMs) };
     const nodeEnv: Env = {
       HEARTBEAT_INTERVAL_MS: '200',
       SYNC_INTERVAL_MS: String(this.o.syncIntervalMs),
@@ -300,12 +326,14 @@ class ChaosRun {
     const cluster: ChaosCluster = { token, registries: [], nodes: [], stop: () => stopAndRemove([...cluster.registries, ...cluster.nodes]) };
     this.cluster = cluster; // so that a failed start still stops what runs
     for (let i = 1; i <= 2; i++) {
-      const registry = await withRetries(3, () => startRegistry({ token, name: `registry-${i}`, env: registryEnv }));
+      const registry = await withRetries(3, () => startRegistry({ token, name: `registry-${i}`, env: registryEnv, host: this.lab?.gateway }));
       this.tapLogs(registry);
       cluster.registries.push(registry);
     }
     for (let i = 1; i <= 4; i++) {
-      const node = await withRetries(3, () => startNode({ token, registries: cluster.registries, name: `node-${i}`, env: nodeEnv }));
+      const host = this.lab ? await this.lab.addHost() : undefined;
+      const node = await withRetries(3, () => startNode({ token, registries: cluster.registries, name: `node-${i}`, env: nodeEnv, host: host?.ip, wrap: host?.wrap }));
+      if (host) this.hosts.set(node, host);
       this.tapLogs(node);
       cluster.nodes.push(node);
     }
@@ -451,7 +479,8 @@ class ChaosRun {
     if (ans.error) return ans.error;
     if (ans.status === 503) {
       const body = parseJson(ans.body) as { code?: string; replicas?: unknown } | undefined;
-      if (body?.code === 'INSUFFICIENT_REPLICAS') return typeof body.replicas === 'number' ? 'maybe-503' : 'refused-503';
+      if (body?.code === 'INSUFFICIENT_REPLICAS') return typeof body.replicas === 'number' && (body as { indeterminate?: boolean }).indeterminate !== false ? 'maybe-503' : 'refused-503';
+      if (body?.code === 'CLOCK_SKEW' || body?.code === 'WRITE_CONFLICT') return 'refused-503';
       return `http-503-${body?.code ?? 'unknown'}`;
     }
     return ans.cut ? 'cut' : `http-${ans.status}`;
@@ -468,6 +497,7 @@ class ChaosRun {
 
   private finish(op: WriteOp, key: string, outcome: string, ans: Answer, node: ShoalProcess, extra: Record<string, unknown>): void {
     if (outcome === 'ack') op.cls = 'ack';
+    if (outcome === 'ack' && typeof extra.version === 'string') op.version = extra.version;
     else if (outcome === 'refused-503' || outcome === 'conn-refused' || (op.kind === 'delete' && outcome === 'not-found')) op.cls = 'refused';
     else op.cls = 'maybe';
     // With an HTTP answer the version was taken before it; without one it may be taken later still.
@@ -509,7 +539,8 @@ class ChaosRun {
   /** One client request with a deadline; never throws. Only 127.0.0.1 (every URL comes from a ShoalProcess). */
   private async call(method: 'PUT' | 'GET' | 'DELETE', node: ShoalProcess, key: string, body?: Buffer): Promise<Answer> {
     const url = `${node.url}/v1/files/${key.split('/').map(encodeURIComponent).join('/')}`;
-    if (new URL(url).hostname !== '127.0.0.1') throw new Error(`the chaos suite only calls 127.0.0.1, not ${url}`);
+    const hostname = new URL(url).hostname;
+    if (hostname !== '127.0.0.1' && ![...this.hosts.values()].some((h) => h.ip === hostname)) throw new Error(`the chaos suite only calls 127.0.0.1 and its own namespaces, not ${url}`);
     try {
       const res = await fetch(url, {
         method,
@@ -541,7 +572,8 @@ class ChaosRun {
     const rng = new Rng(substream(this.o.seed, 'node-faults'));
     await sleep(rng.int(1000, 3000));
     for (let n = 0; Date.now() < until; n++) {
-      const node = rng.pick(this.nodes);
+      const free = this.nodes.filter((n) => !this.faulty.has(n));
+      const node = rng.pick(free.length > 0 ? free : this.nodes);
       // The first faults are one of each kind, so that even a short run has all of them.
       const kinds: FaultRecord['kind'][] = ['kill-node', 'pause-node', ...(this.o.gracefulRestarts ? (['restart-node'] as const) : [])];
       const kind: FaultRecord['kind'] = n < kinds.length ? kinds[n] : rng.pick(kinds);
@@ -608,10 +640,10 @@ class ChaosRun {
    * Restarts a process on its port and data dir. The test support gives a start 20 s; on a loaded machine a boot can
    * take longer, so a timed-out start is noted and tried again (3 attempts) rather than called a violation.
    */
-  private async restart(proc: ShoalProcess): Promise<void> {
+  private async restart(proc: ShoalProcess, env?: Record<string, string | undefined>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await proc.restart();
+        await proc.restart(env);
         return;
       } catch (err) {
         const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
@@ -690,6 +722,9 @@ class ChaosRun {
   }
 
   private async heal(): Promise<void> {
+    for (const n of this.nemeses) {
+      await n.heal(this.nemesisContext()).catch((err: unknown) => this.violate({ kind: 'heal-failed', detail: `${n.name}: ${String(err)}` }));
+    }
     for (const p of [...this.registries, ...this.nodes]) await this.revive(p);
     await this.awaitMembership(90_000);
     // A few anti-entropy rounds before looking.
@@ -814,6 +849,58 @@ class ChaosRun {
       else result.neverWritten++;
     }
     return result;
+  }
+
+  /** DESIGN §3 Versions: a write acknowledged after another started later has the higher version (history.ts). */
+  private judgeRealTimeOrder(): void {
+    for (const [key, ops] of this.writes) {
+      for (const { earlier, later } of realTimeOrderViolations(ops)) {
+        this.violate({
+          kind: 'real-time-order',
+          key,
+          at: later.start - this.t0,
+          detail: `put#${later.id} [${later.start - this.t0}, ${later.end - this.t0}] ms got version ${later.version}, not above ${earlier.version} of put#${earlier.id} acknowledged at ${earlier.end - this.t0} ms, before it started`,
+        });
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Nemeses (test/chaos/nemeses/)
+
+  /** Builds the nemeses asked for; partitions need network namespaces, which are set up here when allowed. */
+  private async prepareNemeses(): Promise<void> {
+    const wanted = this.o.faults ? this.o.nemeses : [];
+    if (wanted.includes('partition')) {
+      if (await NetLab.available()) {
+        this.lab = await NetLab.create();
+        this.nemeses.push(new PartitionNemesis());
+      } else {
+        this.notes.push('partition nemesis skipped: network namespaces are refused here (not root, or no CAP_NET_ADMIN); the nodes run on 127.0.0.1');
+      }
+    }
+    if (wanted.includes('clock')) {
+      if (ClockNemesis.available()) this.nemeses.push(new ClockNemesis());
+      else this.notes.push('clock nemesis skipped: libfaketime is not installed (Debian package faketime; .ci/run installs it)');
+    }
+  }
+
+  private nemesisContext(): NemesisContext {
+    return {
+      seed: this.o.seed,
+      nodes: this.nodes,
+      registries: this.registries,
+      lab: this.lab,
+      hostOf: (node) => this.hosts.get(node),
+      now: () => this.now(),
+      faulty: this.faulty,
+      restart: (proc, env) => this.restart(proc, env),
+      awaitHealthy: (node) => this.awaitHealthy(node),
+      fault: (kind, target, at, heldMs) => this.faultLog.push({ kind, target, at, heldMs, recoveredMs: this.now() - at }),
+      violate: (v) => this.violate(v),
+      note: (line) => this.notes.push(line),
+      log: (line) => this.log(line),
+    };
   }
 
   /** Reads during the run, judged against the whole history: never older than a write acknowledged before them. */
@@ -971,7 +1058,7 @@ function tail(text: string, lines: number): string {
 export function formatSummary(r: ChaosReport): string {
   const lines: string[] = [];
   const total = Object.values(r.violationCounts).reduce((a, b) => a + b, 0);
-  lines.push(`Shoal chaos run — seed ${r.seed}, ${fmtS(r.durationMs)} of load and faults, ${r.clients} clients on ${r.keys} keys, 4 nodes (N=${N} W=${W} R=${R}), 2 registries`);
+  lines.push(`Shoal chaos run — seed ${r.seed}, ${fmtS(r.durationMs)} of load and faults, ${r.clients} clients on ${r.keys} keys, 4 nodes (N=${N} W=${W} R=${R}), 2 registries${r.nemeses?.length ? `, nemeses: ${r.nemeses.join(', ')}` : ''}`);
   lines.push(`started ${r.startedAt}, wall time ${fmtS(r.wallMs)}, ${(r.bytesWritten / MiB).toFixed(1)} MiB acknowledged`);
   lines.push('operations:');
   for (const [kind, outcomes] of Object.entries(r.ops).sort()) {

@@ -1,4 +1,4 @@
-import { judge, latestAcknowledged, type WriteOp } from './history.js';
+import { judge, latestAcknowledged, realTimeOrderViolations, type WriteOp } from './history.js';
 
 let nextId = 1;
 const put = (value: string, start: number, end: number, cls: WriteOp['cls'] = 'ack'): WriteOp => ({ id: nextId++, kind: 'put', value, cls, start, end });
@@ -52,5 +52,34 @@ describe('the chaos checker (one key, last writer wins by real time)', () => {
     expect(judge(ops, null, 55, 58).ok).toBe(true); // the delete may have happened
     expect(judge(ops, 'c', 35, 45)).toMatchObject({ ok: false, kind: 'invented-bytes' });
     expect(judge(ops, 'b', 5, 8)).toMatchObject({ ok: false, kind: 'invented-bytes' }); // b had not even started
+  });
+});
+
+describe('the real-time-order check (owner-fenced versions)', () => {
+  const vput = (version: string, start: number, end: number, cls: WriteOp['cls'] = 'ack'): WriteOp => ({ id: nextId++, kind: 'put', value: version, cls, start, end, version });
+
+  it('accepts versions that rise with real time', () => {
+    expect(realTimeOrderViolations([vput('v1', 0, 10), vput('v2', 20, 30), vput('v3', 40, 50)])).toEqual([]);
+  });
+
+  it('accepts overlapping writes in either order', () => {
+    expect(realTimeOrderViolations([vput('v2', 0, 30), vput('v1', 10, 20)])).toEqual([]);
+  });
+
+  it('flags a later write with a lower version (a coordinator whose clock is behind, unfenced)', () => {
+    const early = vput('v9', 0, 10);
+    const late = vput('v1', 20, 30);
+    expect(realTimeOrderViolations([early, late])).toEqual([{ earlier: early, later: late }]);
+  });
+
+  it('compares with the highest version acknowledged before, not only the last one', () => {
+    const a = vput('v9', 0, 10);
+    const b = vput('v5', 5, 15); // overlaps a: fine
+    const c = vput('v7', 20, 30); // after both: must beat v9
+    expect(realTimeOrderViolations([a, b, c]).map((v) => v.later)).toEqual([c]);
+  });
+
+  it('ignores writes that were not acknowledged', () => {
+    expect(realTimeOrderViolations([vput('v9', 0, 10, 'maybe'), vput('v1', 20, 30)])).toEqual([]);
   });
 });

@@ -29,6 +29,8 @@ export interface WriteOp {
   start: number;
   /** ms when the answer was complete; Infinity when no answer came */
   end: number;
+  /** the version the coordinator answered with (an acknowledged PUT says it; a 204 DELETE does not) */
+  version?: string;
 }
 
 export interface Verdict {
@@ -85,4 +87,36 @@ function explain(ops: readonly WriteOp[], observed: string | null, readEnd: numb
   // After the run: what was lost — an acknowledged write, or a delete that came undone?
   if (observed !== null && latest.length > 0 && latest.every((o) => o.kind === 'delete')) return 'resurrected-delete';
   return 'lost-write';
+}
+
+/** Two acknowledged writes of one key in the wrong order: `later` started after `earlier` was acknowledged. */
+export interface OrderViolation {
+  earlier: WriteOp;
+  later: WriteOp;
+}
+
+/**
+ * The real-time-order property of owner-fenced versions (DESIGN §3 Versions): if write B started after write A was
+ * acknowledged, B's version is higher than A's — so no acknowledged write is ever superseded by one that was
+ * acknowledged before it started, whatever the nodes' clocks say. Checked over the acknowledged writes whose
+ * version is known (PUT answers carry it); deletes are covered by the final-state check ({@link judge}), where a
+ * delete that lost to an earlier write shows up as a resurrection.
+ */
+export function realTimeOrderViolations(ops: readonly WriteOp[]): OrderViolation[] {
+  const acked = ops.filter((o) => o.cls === 'ack' && o.version !== undefined);
+  const byEnd = [...acked].sort((a, b) => a.end - b.end);
+  const byStart = [...acked].sort((a, b) => a.start - b.start);
+  const out: OrderViolation[] = [];
+  // Sweep the writes by start; `highest` is the acknowledged write with the highest version among those that
+  // ended before the current one started.
+  let i = 0;
+  let highest: WriteOp | undefined;
+  for (const b of byStart) {
+    while (i < byEnd.length && byEnd[i].end < b.start) {
+      if (!highest || byEnd[i].version! > highest.version!) highest = byEnd[i];
+      i++;
+    }
+    if (highest && !(b.version! > highest.version!)) out.push({ earlier: highest, later: b });
+  }
+  return out;
 }

@@ -139,6 +139,33 @@ describeBrowser(`browser (Chromium at ${CHROMIUM}; skipped when absent)`, () => 
     expect(pageErrors).toEqual([]);
   });
 
+  it('uploads raw binary bytes with PUT /v1/files/{key} and X-Content-SHA256 (docs/clients.md), and a wrong hash stores nothing', async () => {
+    const [node, , other] = cluster!.nodes;
+    const bytes = randomBytes(40_000);
+    const binPath = path.join(tmp, 'random.bin');
+    await writeFile(binPath, bytes);
+    const binKey = `browser/a b/ü-${randomBytes(3).toString('hex')}.bin`;
+    await page.goto(`${node.url}/docs`);
+    // The served document lists the page's own server first, so "Try it out" calls this node wherever it runs.
+    expect(await page.locator('.servers select option').first().getAttribute('value')).toBe('/');
+
+    const put = await tryOut('putFile');
+    await put.locator('[data-param-name="key"] input[type="text"]').fill(binKey);
+    const sha = put.locator('[data-param-name="X-Content-SHA256"] input[type="text"]');
+    await put.locator('.opblock-section-request-body input[type="file"]').setInputFiles(binPath);
+    await sha.fill('0'.repeat(64));
+    const refused = await execute(put);
+    expect([refused.status, refused.body]).toEqual(['400', expect.stringContaining('CHECKSUM_MISMATCH')]);
+    expect((await fetch(`${other.url}/v1/files/${encodeURIComponent(binKey)}`, { method: 'HEAD', signal: AbortSignal.timeout(STEP_MS) })).status).toBe(404);
+
+    await sha.fill(createHash('sha256').update(bytes).digest('hex'));
+    const stored = await execute(put);
+    expect([stored.status, stored.body]).toEqual(['201', expect.stringContaining(`"size": ${bytes.length}`)]);
+    const res = await fetch(`${other.url}/v1/files/${encodeURIComponent(binKey)}`, { signal: AbortSignal.timeout(STEP_MS) });
+    expect([res.status, Buffer.from(await res.arrayBuffer()).equals(bytes)]).toEqual([200, true]);
+    expect(pageErrors).toEqual([]);
+  });
+
   it('shows every node up on the registry status page, and a SIGKILLed node down within NODE_TTL_MS', async () => {
     const { registry, nodes } = cluster!;
     const { body } = await getJson<MembershipDto>(`${registry.url}/v1/nodes`);

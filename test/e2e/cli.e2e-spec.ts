@@ -171,14 +171,14 @@ describe('shoal CLI', () => {
     expect(membership.nodes.map((n) => [n.url, n.status]).sort()).toEqual(cluster.nodes.map((n) => [n.url, 'up']).sort());
 
     const table = await shoal(['nodes']);
-    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+STATUS\s+URL\s+FILES\s+USED\s+FREE\s+LAST HEARTBEAT$/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+STATUS\s+URL\s+ZONE\s+FILES\s+USED\s+FREE\s+LAST HEARTBEAT\s+DECOMMISSION$/);
     for (const node of cluster.nodes) expect(table.stdout).toMatch(new RegExp(`\\sup\\s+${node.url}\\s`));
 
     const status = await shoal(['status', '--json']);
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ registry: cluster.registry.url, cluster: { nodes: { up: 3, down: 0, dead: 0 } }, node: { url: cluster.nodes[0].url, state: 'ready' } });
     const human = await shoal(['status']);
-    expect(human.stdout).toMatch(/^nodes: +3 up, 0 down, 0 dead$/m);
+    expect(human.stdout).toMatch(/^nodes: +3 up, 0 down, 0 stopped, 0 leaving, 0 left, 0 dead$/m);
   });
 
   it('a wrong or missing token exits 4 with one line, also for an upload from stdin', async () => {

@@ -10,7 +10,7 @@ import { type Cluster, startCluster } from '../support/start-cluster.js';
 
 /**
  * Membership with real processes (DESIGN.md §1–§2): registration and heartbeats, up → down → dead and back, stable
- * node ids, registry restarts (with and without its data), HA registries, graceful leave, tokens and problem+json,
+ * node ids, registry restarts (with and without its data), HA registries, a SIGTERM stop (not a leave), tokens and problem+json,
  * configuration errors, metrics, docs and logs.
  */
 
@@ -242,7 +242,7 @@ describe('membership with one registry and two nodes', () => {
 
     const summary = await getJson<ClusterSummaryDto>(`${registry.url}/v1/cluster`);
     expect(summary.status).toBe(200);
-    expect(summary.body.nodes).toEqual({ up: 2, down: 0, dead: 0 });
+    expect(summary.body.nodes).toEqual({ up: 2, down: 0, dead: 0, stopped: 0, leaving: 0, left: 0 });
     expect(summary.body.epoch).toBeGreaterThan(0);
 
     for (const node of [node1, node2]) {
@@ -282,6 +282,11 @@ describe('membership with one registry and two nodes', () => {
     // A heartbeat for an id the registry does not know: 404 NODE_NOT_FOUND (the node would register again).
     expectProblem(await requestJson(`${registry.url}/v1/nodes/ghost-node/heartbeat`, { method: 'PUT', json: beat, token }), 404, 'NODE_NOT_FOUND');
     expectProblem(await requestJson(`${registry.url}/v1/nodes/ghost-node`, { method: 'DELETE', token }), 404, 'NODE_NOT_FOUND');
+    expectProblem(await requestJson(`${registry.url}/v1/nodes/ghost-node/decommission`, { method: 'POST', token }), 404, 'NODE_NOT_FOUND');
+    // Forgetting a node that is up is refused: it may hold the only copies of some files (decommission it first).
+    expectProblem(await requestJson(`${registry.url}/v1/nodes/${id1}`, { method: 'DELETE', token }), 409, 'NODE_HOLDS_DATA');
+    // Cancelling a decommission that was never started: 409.
+    expectProblem(await requestJson(`${registry.url}/v1/nodes/${id1}/decommission`, { method: 'DELETE', token }), 409, 'CONFLICT');
 
     // A node with another PARTITION_BITS than the cluster's: 409, and it is not listed.
     const mismatch = await requestJson<Problem>(`${registry.url}/v1/nodes`, { method: 'POST', json: { ...registration, partitionBits: 7 }, token });
@@ -343,7 +348,7 @@ describe('membership with one registry and two nodes', () => {
       expect(Date.now() - stoppedAt).toBeLessThan(NODE_DEAD_MS);
       expect(record(await listNodes(registry), id1).status).toBe('up');
       const counts = await getJson<ClusterSummaryDto>(`${registry.url}/v1/cluster`);
-      expect(counts.body.nodes).toEqual({ up: 1, down: 1, dead: 0 });
+      expect(counts.body.nodes).toEqual({ up: 1, down: 1, dead: 0, stopped: 0, leaving: 0, left: 0 });
     } finally {
       resume(node2);
     }
@@ -363,7 +368,7 @@ describe('membership with one registry and two nodes', () => {
         },
         { timeoutMs: 5000, message: `${node1.name} does not see ${id2} dead` },
       );
-      expect((await getJson<ClusterSummaryDto>(`${registry.url}/v1/cluster`)).body.nodes).toEqual({ up: 1, down: 0, dead: 1 });
+      expect((await getJson<ClusterSummaryDto>(`${registry.url}/v1/cluster`)).body.nodes).toEqual({ up: 1, down: 0, dead: 1, stopped: 0, leaving: 0, left: 0 });
     } finally {
       resume(node2);
     }
@@ -456,22 +461,30 @@ describe('membership with one registry and two nodes', () => {
     }
   }, 30_000);
 
-  it('deregisters a node stopped with SIGTERM, which then exits', async () => {
+  it('marks a node stopped with SIGTERM `stopped` at once, keeps it listed (DELETE refused), and up again after a restart', async () => {
     expect(record(await listNodes(registry), id2).status).toBe('up');
     node2.kill('SIGTERM');
     const exit = await node2.waitExit();
     // Nest re-raises SIGTERM after its shutdown hooks; a plain exit(0) is fine too.
     expect(exit.signal === 'SIGTERM' || exit.code === 0).toBe(true);
-    // Gone at once (a crashed node would stay listed, down then dead): it left before exiting.
-    await pollUntil(async () => expect((await listNodes(registry)).map((n) => n.id)).toEqual([id1]), {
-      timeoutMs: 1000,
-      message: () => `${id2} is still listed after its graceful stop\n${dump()}`,
+    // Stopped at once (a crashed node would stay up until NODE_TTL_MS): it said so before exiting. A stop is not a
+    // leave: it keeps its place, and the other node sees it stopped (it hints for it) rather than gone.
+    await awaitStatus(registry, id2, 'stopped', 1000);
+    await pollUntil(async () => expect((await nodeInfo(node1)).members.find((m) => m.id === id2)?.status).toBe('stopped'), {
+      timeoutMs: 3000,
+      message: () => `${node1.name} does not see ${id2} stopped\n${dump()}`,
     });
-    // And it stays gone: no heartbeat in flight at the stop brought it back.
-    await sleep(NODE_TTL_MS);
-    expect((await listNodes(registry)).map((n) => n.id)).toEqual([id1]);
-    expect((await getJson<ClusterSummaryDto>(`${registry.url}/v1/cluster`)).body.nodes).toEqual({ up: 1, down: 0, dead: 0 });
-  }, 15_000);
+    // Not judged down after the TTL either: the registry knows it stopped on purpose; no heartbeat in flight revived it.
+    await sleep(NODE_TTL_MS + 300);
+    expect(record(await listNodes(registry), id2).status).toBe('stopped');
+    expect((await getJson<ClusterSummaryDto>(`${registry.url}/v1/cluster`)).body.nodes).toEqual({ up: 1, down: 0, dead: 0, stopped: 1, leaving: 0, left: 0 });
+    // Forgetting it is refused: it may hold the only copies of some files.
+    expectProblem(await requestJson(`${registry.url}/v1/nodes/${id2}`, { method: 'DELETE', token: cluster.token }), 409, 'NODE_HOLDS_DATA');
+    // Back on the same data dir: the same id, up again.
+    await node2.restart();
+    await awaitStatus(registry, id2, 'up', 10_000);
+    expect((await nodeInfo(node2)).id).toBe(id2);
+  }, 30_000);
 });
 
 describe('membership with two registries (HA)', () => {

@@ -32,7 +32,11 @@ interface Container {
     capabilities?: { drop?: string[] };
   };
 }
+interface NodeSelectorTerm {
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
 interface PodSpec {
+  affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: NodeSelectorTerm[] } } };
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number };
   containers: Container[];
   volumes?: { name: string; emptyDir?: object }[];
@@ -99,21 +103,34 @@ function containerPort(c: Container, port: number | string): number | undefined 
   return typeof port === 'number' ? port : c.ports?.find((p) => p.name === port)?.containerPort;
 }
 
-/** The single container of the StatefulSet whose ROLE is `role`. */
-function byRole(docs: K8sObject[], role: 'registry' | 'node'): { sts: StatefulSet; c: Container } {
+/** The StatefulSets whose container's ROLE is `role`, each with its single container. */
+function setsOf(docs: K8sObject[], role: 'registry' | 'node'): { sts: StatefulSet; c: Container }[] {
   const found = ofKind<StatefulSet>(docs, 'StatefulSet').filter((s) =>
     s.spec.template.spec.containers.some((c) => valueOf(c, 'ROLE') === role),
   );
-  expect(found).toHaveLength(1);
-  const sts = found[0];
-  expect(sts.spec.template.spec.containers).toHaveLength(1);
-  return { sts, c: sts.spec.template.spec.containers[0] };
+  expect(found.length).toBeGreaterThanOrEqual(1);
+  for (const sts of found) expect(sts.spec.template.spec.containers).toHaveLength(1);
+  return found.map((sts) => ({ sts, c: sts.spec.template.spec.containers[0] }));
+}
+
+/** The single registry StatefulSet; or the nodes' StatefulSet where there is one (there is one per zone in prod). */
+function byRole(docs: K8sObject[], role: 'registry' | 'node'): { sts: StatefulSet; c: Container } {
+  const found = setsOf(docs, role);
+  if (role === 'registry') expect(found).toHaveLength(1);
+  return found[0];
+}
+
+/** The zones a pod may be scheduled in, from its required node affinity on topology.kubernetes.io/zone. */
+function pinnedZones(pod: PodSpec): string[] | undefined {
+  const terms = pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  const exprs = terms.flatMap((t) => t.matchExpressions ?? []).filter((e) => e.key === 'topology.kubernetes.io/zone' && e.operator === 'In');
+  return exprs.length === 0 ? undefined : exprs.flatMap((e) => e.values ?? []);
 }
 
 /** Replica counts per overlay; an overlay not listed here must still have a registry and N nodes. */
-const EXPECTED: Record<string, { registries: number; minNodes: number }> = {
+const EXPECTED: Record<string, { registries: number; minNodes: number; zones?: number }> = {
   dev: { registries: 1, minNodes: 3 },
-  prod: { registries: 2, minNodes: 3 },
+  prod: { registries: 2, minNodes: 3, zones: 3 },
 };
 const OVERLAYS = readdirSync(OVERLAYS_DIR, { withFileTypes: true })
   .filter((d) => d.isDirectory())
@@ -135,13 +152,44 @@ describeWithKubectl.each(OVERLAYS)('k8s overlay %s', (overlay) => {
 
   it('has the expected replica counts', () => {
     const registry = byRole(docs, 'registry').sts;
-    const node = byRole(docs, 'node');
+    const nodes = setsOf(docs, 'node');
+    const total = nodes.reduce((sum, n) => sum + n.sts.spec.replicas, 0);
     const expected = EXPECTED[overlay] ?? { registries: registry.spec.replicas, minNodes: 3 };
     expect(registry.spec.replicas).toBeGreaterThanOrEqual(1);
     expect(registry.spec.replicas).toBe(expected.registries);
-    expect(node.sts.spec.replicas).toBeGreaterThanOrEqual(expected.minNodes);
+    expect(total).toBeGreaterThanOrEqual(expected.minNodes);
     // N copies need N nodes; fewer silently lowers the effective replication factor (DESIGN §1).
-    expect(node.sts.spec.replicas).toBeGreaterThanOrEqual(Number(valueOf(node.c, 'REPLICATION_FACTOR') ?? 3));
+    for (const node of nodes) expect(total).toBeGreaterThanOrEqual(Number(valueOf(node.c, 'REPLICATION_FACTOR') ?? 3));
+  });
+
+  it('sets ZONE from the zone each node pod is pinned to, with at least N zones where zones are used', () => {
+    const nodes = setsOf(docs, 'node');
+    const zones = new Set<string>();
+    for (const { sts, c } of nodes) {
+      const zone = valueOf(c, 'ZONE');
+      const pinned = pinnedZones(sts.spec.template.spec);
+      // ZONE is only true if Kubernetes guarantees it: the pod may run in that one zone and no other.
+      if (zone !== undefined) expect({ set: sts.metadata.name, pinned }).toEqual({ set: sts.metadata.name, pinned: [zone] });
+      else expect({ set: sts.metadata.name, pinned }).toEqual({ set: sts.metadata.name, pinned: undefined });
+      if (zone !== undefined) zones.add(zone);
+    }
+    const expected = EXPECTED[overlay]?.zones;
+    if (expected !== undefined) {
+      // One StatefulSet per zone, every one of them zoned, and as many zones as copies (DESIGN §3 Placement).
+      expect(nodes.every(({ c }) => valueOf(c, 'ZONE') !== undefined)).toBe(true);
+      expect(zones.size).toBe(nodes.length);
+      expect(zones.size).toBeGreaterThanOrEqual(expected);
+      expect(zones.size).toBeGreaterThanOrEqual(Number(valueOf(nodes[0].c, 'REPLICATION_FACTOR') ?? 3));
+    }
+    // No two StatefulSets select each other's pods.
+    for (const a of nodes) {
+      for (const b of nodes) {
+        if (a !== b) expect(selects(a.sts.spec.selector.matchLabels, b.sts.spec.template.metadata.labels)).toBe(false);
+      }
+    }
+    // Every node set gets the same cluster settings (the zones differ only in ZONE and affinity).
+    const settings = (c: Container) => ['REGISTRY_URL', 'REPLICATION_FACTOR', 'WRITE_QUORUM', 'READ_QUORUM', 'PARTITION_BITS'].map((n) => valueOf(c, n));
+    for (const { c } of nodes) expect(settings(c)).toEqual(settings(nodes[0].c));
   });
 
   it('sets only variables from DESIGN §1, plus downward-API helpers used for $(VAR) expansion', () => {
@@ -164,7 +212,7 @@ describeWithKubectl.each(OVERLAYS)('k8s overlay %s', (overlay) => {
   });
 
   it('sets the required variables for each role', () => {
-    expect(all.map(({ c }) => valueOf(c, 'ROLE')).sort()).toEqual(['node', 'registry']);
+    expect([...new Set(all.map(({ c }) => valueOf(c, 'ROLE')))].sort()).toEqual(['node', 'registry']);
     for (const { c } of all) {
       const required = valueOf(c, 'ROLE') === 'node' ? ['ROLE', 'CLUSTER_TOKEN', 'REGISTRY_URL'] : ['ROLE', 'CLUSTER_TOKEN'];
       for (const name of required) expect([...envOf(c).keys()]).toContain(name);
@@ -228,7 +276,9 @@ describeWithKubectl.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     const pdbs = ofKind<PodDisruptionBudget>(docs, 'PodDisruptionBudget');
     for (const pdb of pdbs) {
       const covered = all.filter(({ sts }) => selects(pdb.spec.selector.matchLabels, sts.spec.template.metadata.labels));
-      expect({ pdb: pdb.metadata.name, covers: covered.length }).toEqual({ pdb: pdb.metadata.name, covers: 1 });
+      // One budget per role: the node one spans every zone's StatefulSet (one node down at a time, cluster-wide).
+      const roles = new Set(covered.map(({ c }) => valueOf(c, 'ROLE')));
+      expect({ pdb: pdb.metadata.name, covers: covered.length > 0, roles: roles.size }).toEqual({ pdb: pdb.metadata.name, covers: true, roles: 1 });
       expect(pdb.spec.maxUnavailable).toBe(1);
     }
     for (const { sts } of all) {
@@ -238,25 +288,27 @@ describeWithKubectl.each(OVERLAYS)('k8s overlay %s', (overlay) => {
 
   it('lists every registry replica by stable name in REGISTRY_URL, and advertises the pod stable name', () => {
     const registry = byRole(docs, 'registry');
-    const node = byRole(docs, 'node');
     const expected = Array.from(
       { length: registry.sts.spec.replicas },
       (_, i) => `http://${registry.sts.metadata.name}-${i}.${registry.sts.spec.serviceName}:${valueOf(registry.c, 'PORT')}`,
     );
-    expect(valueOf(node.c, 'REGISTRY_URL')?.split(',')).toEqual(expected);
-    expect(valueOf(node.c, 'ADVERTISE_URL')).toBe(
-      `http://$(POD_NAME).${node.sts.spec.serviceName}:${valueOf(node.c, 'PORT')}`,
-    );
-    expect(envOf(node.c).get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    for (const node of setsOf(docs, 'node')) {
+      expect(valueOf(node.c, 'REGISTRY_URL')?.split(',')).toEqual(expected);
+      expect(valueOf(node.c, 'ADVERTISE_URL')).toBe(
+        `http://$(POD_NAME).${node.sts.spec.serviceName}:${valueOf(node.c, 'PORT')}`,
+      );
+      expect(envOf(node.c).get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    }
   });
 
   it('puts the client Service `shoal` on port 80 in front of the nodes', () => {
-    const node = byRole(docs, 'node');
     const svc = ofKind<Service>(docs, 'Service').find((s) => s.metadata.name === 'shoal');
     expect(svc?.spec.clusterIP).not.toBe('None');
-    expect(selects(svc?.spec.selector ?? { missing: 'service' }, node.sts.spec.template.metadata.labels)).toBe(true);
-    const port = svc?.spec.ports.find((p) => p.port === 80);
-    expect(containerPort(node.c, port?.targetPort ?? -1)).toBe(Number(valueOf(node.c, 'PORT')));
+    for (const node of setsOf(docs, 'node')) {
+      expect(selects(svc?.spec.selector ?? { missing: 'service' }, node.sts.spec.template.metadata.labels)).toBe(true);
+      const port = svc?.spec.ports.find((p) => p.port === 80);
+      expect(containerPort(node.c, port?.targetPort ?? -1)).toBe(Number(valueOf(node.c, 'PORT')));
+    }
   });
 
   it('serves the S3 API on S3_PORT behind the client Service, with its keys from the Secret', () => {

@@ -49,8 +49,15 @@ export async function isLive(baseUrl: string): Promise<boolean> {
   }
 }
 
+/** Addresses of network namespaces a test created itself (see netns.ts); nothing else beyond loopback. */
+const TEST_HOSTS = new Set<string>();
+
+export function allowTestHost(ip: string): void {
+  TEST_HOSTS.add(ip);
+}
+
 /** Tests must never reach beyond this machine. */
 function assertLoopback(url: string): void {
   const { hostname } = new URL(url);
-  if (hostname !== '127.0.0.1') throw new Error(`e2e helpers only call 127.0.0.1, not ${url}`);
+  if (hostname !== '127.0.0.1' && !TEST_HOSTS.has(hostname)) throw new Error(`e2e helpers only call 127.0.0.1 and the test's own namespaces, not ${url}`);
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import { isLive } from './http.js';
 import { sleep } from './poll-until.js';
+import { SERVER_NODE_FLAGS } from '../../src/tools/server-flags.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
@@ -27,6 +28,10 @@ export interface ProcessSpec {
   port: number;
   dataDir: string;
   env: Env;
+  /** Address it listens on and is reached at (default 127.0.0.1; a test network namespace's address, see netns.ts). */
+  host?: string;
+  /** Command prefix, e.g. `['ip', 'netns', 'exec', 'ns1']` to run it inside a network namespace (it execs, so the pid stays the node's). */
+  wrap?: string[];
 }
 
 /**
@@ -37,6 +42,8 @@ export class ShoalProcess {
   readonly name: string;
   readonly port: number;
   readonly dataDir: string;
+  readonly host: string;
+  private readonly wrap: string[];
   private currentEnv: Env;
   private child?: ChildProcess;
   private exited: Promise<ExitInfo> = Promise.resolve({ code: null, signal: null });
@@ -46,6 +53,8 @@ export class ShoalProcess {
     this.name = spec.name;
     this.port = spec.port;
     this.dataDir = spec.dataDir;
+    this.host = spec.host ?? '127.0.0.1';
+    this.wrap = spec.wrap ?? [];
     this.currentEnv = spec.env;
   }
 
@@ -57,7 +66,7 @@ export class ShoalProcess {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.host}:${this.port}`;
   }
 
   /** The full Shoal environment of the current run, PORT and DATA_DIR included. */
@@ -110,7 +119,8 @@ export class ShoalProcess {
   }
 
   private async launch(): Promise<void> {
-    const child = spawn(process.execPath, [MAIN], {
+    const [command, ...args] = [...this.wrap, process.execPath, ...SERVER_NODE_FLAGS, MAIN];
+    const child = spawn(command, args, {
       cwd: REPO_ROOT,
       // Only PATH from the test's own environment, so a variable set in the developer's shell cannot change a test.
       env: { PATH: process.env.PATH ?? '', ...this.env },

@@ -22,6 +22,9 @@ export interface StartOptions {
   dataDir?: string;
   /** Added to (and overriding) the test defaults and the derived variables; ROLE, PORT and DATA_DIR stay fixed. */
   env?: Env;
+  /** Where it listens and is reached (default 127.0.0.1), and a command prefix to run it with (see processes.ts). */
+  host?: string;
+  wrap?: string[];
 }
 
 export interface NodeOptions extends StartOptions {
@@ -42,7 +45,7 @@ export function startNode(options: NodeOptions): Promise<ShoalProcess> {
     ...NODE_DEFAULTS,
     CLUSTER_TOKEN: options.token,
     REGISTRY_URL: options.registries.map((r) => r.url).join(','),
-    ADVERTISE_URL: `http://127.0.0.1:${port}`,
+    ADVERTISE_URL: `http://${options.host ?? '127.0.0.1'}:${port}`,
   }));
 }
 
@@ -50,7 +53,8 @@ async function start(role: 'registry' | 'node', options: StartOptions, derive: (
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'shoal-test-')));
   try {
-    return await ShoalProcess.start({ name: options.name ?? role, port, dataDir, env: { ...derive(port), ...options.env, ROLE: role } });
+    const host: Env = options.host ? { HOST: options.host } : {};
+    return await ShoalProcess.start({ name: options.name ?? role, port, dataDir, host: options.host, wrap: options.wrap, env: { ...derive(port), ...host, ...options.env, ROLE: role } });
   } catch (err) {
     if (!options.dataDir) await removeDirs([dataDir]); // nobody else knows about it
     throw err;
@@ -66,6 +70,10 @@ export interface ClusterOptions {
   env?: Env;
   registryEnv?: Env;
   nodeEnv?: Env;
+  /** Where node i (1-based) listens and how it is launched, e.g. inside a network namespace (default: loopback). */
+  nodeHost?: (i: number) => { host: string; wrap?: string[] };
+  /** Where the registries listen (default 127.0.0.1). */
+  registryHost?: string;
   /** Wait until every registry lists every node `up` and every node is ready (default true). */
   waitForMembership?: boolean;
 }
@@ -97,12 +105,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     const registries = await Promise.all(
       range(options.registries ?? 1).map((i) =>
-        launch(startRegistry({ token, name: `registry-${i}`, env: { ...options.env, ...options.registryEnv } })),
+        launch(startRegistry({ token, name: `registry-${i}`, host: options.registryHost, env: { ...options.env, ...options.registryEnv } })),
       ),
     );
     let count = 0;
-    const addNode = (env: Env = {}) =>
-      launch(startNode({ token, registries, name: `node-${++count}`, env: { ...options.env, ...options.nodeEnv, ...env } }));
+    const addNode = (env: Env = {}) => {
+      const i = ++count;
+      return launch(startNode({ token, registries, name: `node-${i}`, ...options.nodeHost?.(i), env: { ...options.env, ...options.nodeEnv, ...env } }));
+    };
     const nodes = await Promise.all(range(options.nodes ?? 3).map(() => addNode()));
     const waitForMembership = (timeoutMs = 20_000) => awaitMembership(registries, nodes, timeoutMs);
     const cluster: Cluster = {

@@ -11,15 +11,27 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a file (newest version); one Range gives 206; If-None-Match gives 304 */
+        /**
+         * Download a file (newest version); one Range gives 206; If-None-Match gives 304
+         * @description Streams the newest version from any node (proxied from an owner when this node holds no copy), with the Content-Type it was uploaded with. ETag is `"<sha256>"` of the whole content: compare it with your own hash of the bytes.
+         */
         get: operations["getFile"];
-        /** Upload a file (raw body, streamed) */
+        /**
+         * Upload a file (raw body, streamed)
+         * @description The body is the file, streamed to the key's owners while it is hashed; the answer comes once W owners hold it durably. Any Content-Type may be sent (it is stored and given back on download); the default is application/octet-stream. Send X-Content-SHA256: a client that mangles the body (some generators send a Blob as `{}`) is then refused with CHECKSUM_MISMATCH instead of storing wrong bytes. Repeating a PUT is safe. 503 INSUFFICIENT_REPLICAS before the body is read means nothing was written.
+         */
         put: operations["putFile"];
         post?: never;
-        /** Delete a file (a tombstone propagated to every owner) */
+        /**
+         * Delete a file (a tombstone propagated to every owner)
+         * @description Writes a versioned tombstone at W owners; the other owners get it through hinted handoff and anti-entropy. A later upload of the same key wins over it.
+         */
         delete: operations["deleteFile"];
         options?: never;
-        /** The headers of a download, without the body */
+        /**
+         * The headers of a download, without the body
+         * @description What GET would answer, headers only: size (Content-Length), ETag (`"<sha256>"`), Content-Type, Last-Modified. Errors carry no body.
+         */
         head: operations["headFile"];
         patch?: never;
         trace?: never;
@@ -31,10 +43,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List files in key order (cluster-wide, or this node's copies with local=true) */
+        /**
+         * List files in key order (cluster-wide, or this node's copies with local=true)
+         * @description One page of the newest live version of every key, in key order, deleted files left out. Pass `nextCursor` as `cursor` for the next page; it is null on the last one.
+         */
         get: operations["listFiles"];
         put?: never;
-        /** Upload a file from a form (multipart/form-data): for browsers and Swagger UI */
+        /**
+         * Upload a file from a form (multipart/form-data): for browsers and Swagger UI
+         * @description The same upload as PUT, from a form: the part `file` is streamed (its Content-Type is kept) and `key` names it; without `key` the file name is the key.
+         */
         post: operations["postFile"];
         delete?: never;
         options?: never;
@@ -49,7 +67,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** This node: id, state, files, space, the membership it sees */
+        /**
+         * This node: id, state, files, space, the membership it sees
+         * @description What this node holds and how it sees the cluster: its lifecycle state, live files and bytes, the effective quorums, hints waiting for their owners, the members it merged from every registry and the last anti-entropy round. Needs no token.
+         */
         get: operations["getNode"];
         put?: never;
         post?: never;
@@ -66,7 +87,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Entries quarantined after a long absence: kept aside, never served (first 1000) */
+        /**
+         * Entries quarantined after a long absence: kept aside, never served (first 1000)
+         * @description Entries older than TOMBSTONE_TTL_MS that no co-owner knew when this node came back after a long absence: they may be files deleted meanwhile, so they are neither served nor pushed. For the operator to inspect.
+         */
         get: operations["listQuarantine"];
         put?: never;
         post?: never;
@@ -83,7 +107,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process answers */
+        /**
+         * Liveness: the process answers
+         * @description Always 200 while the process serves HTTP; no check runs. For liveness probes.
+         */
         get: operations["getLiveness"];
         put?: never;
         post?: never;
@@ -100,7 +127,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the role can serve traffic */
+        /**
+         * Readiness: the role can serve traffic
+         * @description Runs the role's checks (a node: storage writable, a membership list known, not recovering; a registry: storage writable). 503 NOT_READY lists each check in `details`. An unreachable registry does not make a node unready.
+         */
         get: operations["getReadiness"];
         put?: never;
         post?: never;
@@ -117,7 +147,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics */
+        /**
+         * Prometheus metrics
+         * @description Every metric of this process in the Prometheus text exposition format 0.0.4 (requests, replication, sync, storage, Node.js runtime).
+         */
         get: operations["getMetrics"];
         put?: never;
         post?: never;
@@ -131,29 +164,86 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description stable machine-readable error code
+         * @enum {string}
+         */
+        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "NODE_HOLDS_DATA" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "WRITE_CONFLICT" | "CLOCK_SKEW" | "NOT_READY" | "NODE_LEFT" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
         ProblemDto: {
-            /** @example https://shoal.dev/problems/not-found */
+            /**
+             * @description a URI naming the kind of problem (one per `code`)
+             * @example https://shoal.dev/problems/not-found
+             */
             type: string;
-            /** @example Not Found */
+            /**
+             * @description the HTTP reason phrase of `status`
+             * @example Not Found
+             */
             title: string;
-            /** @example 404 */
+            /**
+             * Format: int32
+             * @description the HTTP status code
+             * @example 404
+             */
             status: number;
-            /** @example no live version of "a.txt" */
+            /**
+             * @description what went wrong, for humans
+             * @example no live version of "a.txt"
+             */
             detail: string;
             /**
              * @description stable machine-readable error code
              * @example NOT_FOUND
              */
-            code: string;
-            /** @example /v1/files/a.txt */
+            code: components["schemas"]["ErrorCode"];
+            /**
+             * @description the path of the request
+             * @example /v1/files/a.txt
+             */
             instance?: string;
-            /** @description validation failures */
+            /** @description validation failures (VALIDATION_FAILED) */
             errors?: string[];
+            /**
+             * Format: int32
+             * @description seconds to wait before retrying, as in the Retry-After header (503)
+             * @example 5
+             */
+            retryAfter?: number;
+            /**
+             * Format: int32
+             * @description copies that were written before the upload failed (503 INSUFFICIENT_REPLICAS)
+             * @example 1
+             */
+            replicas?: number;
+            /**
+             * @description each readiness check by name (NOT_READY from /health/ready)
+             * @example {
+             *       "storage": {
+             *         "status": "up"
+             *       },
+             *       "sync": {
+             *         "status": "down",
+             *         "state": "recovering"
+             *       }
+             *     }
+             */
+            details?: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
         };
         FileInfoDto: {
             /** @example photos/cat.jpg */
             key: string;
-            /** @example 52431 */
+            /**
+             * Format: int64
+             * @description bytes
+             * @example 52431
+             */
             size: number;
             /**
              * @description hex SHA-256 of the content
@@ -168,11 +258,13 @@ export interface components {
              */
             version: string;
             /**
+             * Format: int32
              * @description owners that hold the file durably when the answer was sent
              * @example 3
              */
             replicas: number;
             /**
+             * @description ids of the nodes that hold it
              * @example [
              *       "node-1",
              *       "node-2",
@@ -184,9 +276,16 @@ export interface components {
         FileItemDto: {
             /** @example photos/cat.jpg */
             key: string;
-            /** @example 52431 */
+            /**
+             * Format: int64
+             * @description bytes
+             * @example 52431
+             */
             size: number;
-            /** @example a3f1c0… */
+            /**
+             * @description hex SHA-256 of the content
+             * @example a3f1c0…
+             */
             sha256: string;
             /** @example image/jpeg */
             contentType: string;
@@ -208,16 +307,19 @@ export interface components {
         };
         QuorumsDto: {
             /**
+             * Format: int32
              * @description effective N: copies of each file
              * @example 3
              */
             n: number;
             /**
+             * Format: int32
              * @description effective W: acknowledgements before an upload is answered
              * @example 2
              */
             w: number;
             /**
+             * Format: int32
              * @description effective R: owners consulted on a read
              * @example 2
              */
@@ -229,10 +331,11 @@ export interface components {
             /** @example http://127.0.0.1:4001 */
             url: string;
             /**
+             * @description as the registries report it (merged: up if any says up)
              * @example up
              * @enum {string}
              */
-            status: "up" | "down" | "dead";
+            status: "up" | "down" | "dead" | "stopped" | "leaving" | "left";
             /**
              * Format: date-time
              * @example 2026-11-25T12:00:00.000Z
@@ -266,26 +369,31 @@ export interface components {
              */
             lastRoundAt?: string;
             /**
+             * Format: int64
              * @description duration of the last round (ms)
              * @example 12
              */
             lastRoundMs: number;
             /**
+             * Format: int32
              * @description partitions that differed from a co-owner in the last round
              * @example 0
              */
             lastRoundDiffering: number;
             /**
+             * Format: int64
              * @description entries pulled in the last round
              * @example 0
              */
             lastRoundPulled: number;
             /**
+             * Format: int64
              * @description entries held for partitions this node no longer owns, waiting to be handed over
              * @example 0
              */
             handoverBacklog: number;
             /**
+             * Format: int64
              * @description entries quarantined because no co-owner knew them after a long absence
              * @example 0
              */
@@ -297,24 +405,38 @@ export interface components {
             /** @example http://127.0.0.1:4001 */
             url: string;
             /**
-             * @description starting: no membership list yet; recovering: comparing with co-owners before serving reads
+             * @description starting: no membership list yet; recovering: comparing with co-owners before serving reads; leaving: being decommissioned, handing its partitions over; left: decommissioned, takes no writes; stopping: shutting down (SIGTERM)
              * @example ready
              * @enum {string}
              */
-            state: "starting" | "recovering" | "ready";
+            state: "starting" | "recovering" | "ready" | "leaving" | "left" | "stopping";
             /**
+             * Format: int64
              * @description live files held here
              * @example 1200
              */
             files: number;
-            /** @example 1048576 */
+            /**
+             * Format: int64
+             * @description bytes of file data held here
+             * @example 1048576
+             */
             usedBytes: number;
-            /** @example 53687091200 */
+            /**
+             * Format: int64
+             * @description free bytes on the data disk
+             * @example 53687091200
+             */
             freeBytes: number;
-            /** @example 107374182400 */
+            /**
+             * Format: int64
+             * @description size of the data disk
+             * @example 107374182400
+             */
             capacityBytes: number;
             quorums: components["schemas"]["QuorumsDto"];
             /**
+             * Format: int64
              * @description hinted-handoff records waiting for their owner
              * @example 2
              */
@@ -329,16 +451,51 @@ export interface components {
              * @example ok
              * @enum {string}
              */
-            status: "ok" | "error" | "shutting_down";
+            status: "ok";
             /**
-             * @description each check by name, with its status and details
+             * @description the checks that passed
              * @example {
              *       "storage": {
              *         "status": "up"
              *       }
              *     }
              */
-            details: Record<string, never>;
+            info: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description the checks that failed (empty on 200)
+             * @example {}
+             */
+            error: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description every check by name (none for liveness)
+             * @example {
+             *       "storage": {
+             *         "status": "up"
+             *       }
+             *     }
+             */
+            details: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
         };
     };
     responses: never;
@@ -359,7 +516,7 @@ export interface operations {
                 Range?: string;
             };
             path: {
-                /** @description the file key: 1–1024 bytes of UTF-8, no control characters; `/` allowed (also as %2F) */
+                /** @description The file key: 1–1024 bytes of UTF-8 without control characters. It may contain `/`: send it percent-encoded as `%2F` (what generated clients do: `docs%2Fa%20b.txt`); `/v1/files/docs/a%20b.txt` reaches the same file. Encode every other reserved character too (`%25` for `%`, `%3F` for `?`, `%23` for `#`); the server decodes the key once. */
                 key: string;
             };
             cookie?: never;
@@ -369,24 +526,58 @@ export interface operations {
             /** @description the file bytes */
             200: {
                 headers: {
+                    /** @description `"<sha256>"`: the hex SHA-256 of the whole content, quoted (strong validator; pass it in If-None-Match) */
+                    ETag: string;
+                    /** @description when this version was written (HTTP date) */
+                    "Last-Modified": string;
+                    /** @description bytes in the body (of the range, for 206) */
+                    "Content-Length": number;
+                    /** @description the Content-Type stored with the file at upload */
+                    "Content-Type": string;
+                    /** @description single byte ranges are served */
+                    "Accept-Ranges": "bytes";
+                    /** @description the hybrid-logical-clock version of the file that answered; newer versions sort higher */
+                    "X-Shoal-Version": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description the requested range */
             206: {
                 headers: {
+                    /** @description `"<sha256>"`: the hex SHA-256 of the whole content, quoted (strong validator; pass it in If-None-Match) */
+                    ETag: string;
+                    /** @description when this version was written (HTTP date) */
+                    "Last-Modified": string;
+                    /** @description bytes in the body (of the range, for 206) */
+                    "Content-Length": number;
+                    /** @description the Content-Type stored with the file at upload */
+                    "Content-Type": string;
+                    /** @description single byte ranges are served */
+                    "Accept-Ranges": "bytes";
+                    /** @description `bytes <first>-<last>/<size>` of the range sent */
+                    "Content-Range": string;
+                    /** @description the hybrid-logical-clock version of the file that answered; newer versions sort higher */
+                    "X-Shoal-Version": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
-            /** @description not modified */
+            /** @description not modified: If-None-Match names the current version */
             304: {
                 headers: {
+                    /** @description `"<sha256>"`: the hex SHA-256 of the whole content, quoted (strong validator; pass it in If-None-Match) */
+                    ETag: string;
+                    /** @description when this version was written (HTTP date) */
+                    "Last-Modified": string;
+                    /** @description single byte ranges are served */
+                    "Accept-Ranges": "bytes";
+                    /** @description the hybrid-logical-clock version of the file that answered; newer versions sort higher */
+                    "X-Shoal-Version": string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -403,6 +594,8 @@ export interface operations {
             /** @description problem: UNAUTHORIZED */
             401: {
                 headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -421,6 +614,8 @@ export interface operations {
             /** @description problem: RANGE_NOT_SATISFIABLE */
             416: {
                 headers: {
+                    /** @description `bytes *\/<size>`: the size of the file */
+                    "Content-Range": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -430,6 +625,8 @@ export interface operations {
             /** @description problem: INSUFFICIENT_REPLICAS */
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -446,12 +643,12 @@ export interface operations {
                 "X-Content-SHA256"?: string;
             };
             path: {
-                /** @description the file key: 1–1024 bytes of UTF-8, no control characters; `/` allowed (also as %2F) */
+                /** @description The file key: 1–1024 bytes of UTF-8 without control characters. It may contain `/`: send it percent-encoded as `%2F` (what generated clients do: `docs%2Fa%20b.txt`); `/v1/files/docs/a%20b.txt` reaches the same file. Encode every other reserved character too (`%25` for `%`, `%3F` for `?`, `%23` for `#`); the server decodes the key once. */
                 key: string;
             };
             cookie?: never;
         };
-        /** @description the file bytes; Content-Type is kept */
+        /** @description the file bytes. Any Content-Type may be sent instead of application/octet-stream: it is kept with the file */
         requestBody: {
             content: {
                 "application/octet-stream": string;
@@ -461,13 +658,15 @@ export interface operations {
             /** @description stored on `replicas` owners */
             201: {
                 headers: {
+                    /** @description `"<sha256>"`: the hex SHA-256 of the whole content, quoted (strong validator; pass it in If-None-Match) */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["FileInfoDto"];
                 };
             };
-            /** @description problem: INVALID_KEY, CHECKSUM_MISMATCH, INCOMPLETE_BODY */
+            /** @description problem: INVALID_KEY, BAD_REQUEST, CHECKSUM_MISMATCH, INCOMPLETE_BODY */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -479,6 +678,8 @@ export interface operations {
             /** @description problem: UNAUTHORIZED */
             401: {
                 headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -503,9 +704,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description problem: INSUFFICIENT_REPLICAS */
+            /** @description problem: INSUFFICIENT_REPLICAS, CLOCK_SKEW, WRITE_CONFLICT */
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -528,7 +731,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description the file key: 1–1024 bytes of UTF-8, no control characters; `/` allowed (also as %2F) */
+                /** @description The file key: 1–1024 bytes of UTF-8 without control characters. It may contain `/`: send it percent-encoded as `%2F` (what generated clients do: `docs%2Fa%20b.txt`); `/v1/files/docs/a%20b.txt` reaches the same file. Encode every other reserved character too (`%25` for `%`, `%3F` for `?`, `%23` for `#`); the server decodes the key once. */
                 key: string;
             };
             cookie?: never;
@@ -554,6 +757,8 @@ export interface operations {
             /** @description problem: UNAUTHORIZED */
             401: {
                 headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -578,9 +783,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description problem: INSUFFICIENT_REPLICAS */
+            /** @description problem: INSUFFICIENT_REPLICAS, CLOCK_SKEW, WRITE_CONFLICT */
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -592,25 +799,112 @@ export interface operations {
     headFile: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an ETag from an earlier answer */
+                "If-None-Match"?: string;
+                /** @description one range, e.g. bytes=0-1023 */
+                Range?: string;
+            };
             path: {
-                /** @description the file key: 1–1024 bytes of UTF-8, no control characters; `/` allowed (also as %2F) */
+                /** @description The file key: 1–1024 bytes of UTF-8 without control characters. It may contain `/`: send it percent-encoded as `%2F` (what generated clients do: `docs%2Fa%20b.txt`); `/v1/files/docs/a%20b.txt` reaches the same file. Encode every other reserved character too (`%25` for `%`, `%3F` for `?`, `%23` for `#`); the server decodes the key once. */
                 key: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description exists */
+            /** @description the file exists */
             200: {
+                headers: {
+                    /** @description `"<sha256>"`: the hex SHA-256 of the whole content, quoted (strong validator; pass it in If-None-Match) */
+                    ETag: string;
+                    /** @description when this version was written (HTTP date) */
+                    "Last-Modified": string;
+                    /** @description bytes in the body (of the range, for 206) */
+                    "Content-Length": number;
+                    /** @description the Content-Type stored with the file at upload */
+                    "Content-Type": string;
+                    /** @description single byte ranges are served */
+                    "Accept-Ranges": "bytes";
+                    /** @description the hybrid-logical-clock version of the file that answered; newer versions sort higher */
+                    "X-Shoal-Version": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the requested range exists */
+            206: {
+                headers: {
+                    /** @description `"<sha256>"`: the hex SHA-256 of the whole content, quoted (strong validator; pass it in If-None-Match) */
+                    ETag: string;
+                    /** @description when this version was written (HTTP date) */
+                    "Last-Modified": string;
+                    /** @description bytes in the body (of the range, for 206) */
+                    "Content-Length": number;
+                    /** @description the Content-Type stored with the file at upload */
+                    "Content-Type": string;
+                    /** @description single byte ranges are served */
+                    "Accept-Ranges": "bytes";
+                    /** @description `bytes <first>-<last>/<size>` of the range sent */
+                    "Content-Range": string;
+                    /** @description the hybrid-logical-clock version of the file that answered; newer versions sort higher */
+                    "X-Shoal-Version": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not modified: If-None-Match names the current version */
+            304: {
+                headers: {
+                    /** @description `"<sha256>"`: the hex SHA-256 of the whole content, quoted (strong validator; pass it in If-None-Match) */
+                    ETag: string;
+                    /** @description when this version was written (HTTP date) */
+                    "Last-Modified": string;
+                    /** @description single byte ranges are served */
+                    "Accept-Ranges": "bytes";
+                    /** @description the hybrid-logical-clock version of the file that answered; newer versions sort higher */
+                    "X-Shoal-Version": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description INVALID_KEY, INVALID_RANGE (no body: this is HEAD) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description not found or deleted (no body: this is HEAD) */
+            /** @description UNAUTHORIZED (no body: this is HEAD) */
+            401: {
+                headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description NOT_FOUND (no body: this is HEAD) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RANGE_NOT_SATISFIABLE (no body: this is HEAD) */
+            416: {
+                headers: {
+                    /** @description `bytes *\/<size>`: the size of the file */
+                    "Content-Range": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description INSUFFICIENT_REPLICAS (no body: this is HEAD) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -622,9 +916,9 @@ export interface operations {
             query?: {
                 /** @description only keys starting with this */
                 prefix?: string;
-                /** @description page size (1–1000) */
+                /** @description page size */
                 limit?: number;
-                /** @description the `nextCursor` of the previous page */
+                /** @description the `nextCursor` of the previous page, unchanged */
                 cursor?: string;
                 /** @description only the copies this node holds on disk */
                 local?: boolean;
@@ -635,6 +929,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description one page */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -643,7 +938,7 @@ export interface operations {
                     "application/json": components["schemas"]["FileListDto"];
                 };
             };
-            /** @description problem: VALIDATION_FAILED */
+            /** @description problem: VALIDATION_FAILED, BAD_REQUEST */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -655,6 +950,8 @@ export interface operations {
             /** @description problem: UNAUTHORIZED */
             401: {
                 headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -664,6 +961,8 @@ export interface operations {
             /** @description problem: INSUFFICIENT_REPLICAS */
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -684,14 +983,20 @@ export interface operations {
                 "multipart/form-data": {
                     /** @description the key to store under (default: the file name) */
                     key?: string;
-                    /** Format: binary */
+                    /**
+                     * Format: binary
+                     * @description the file; its part's Content-Type is kept
+                     */
                     file: string;
                 };
             };
         };
         responses: {
+            /** @description stored on `replicas` owners */
             201: {
                 headers: {
+                    /** @description `"<sha256>"`: the hex SHA-256 of the whole content, quoted (strong validator; pass it in If-None-Match) */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -710,6 +1015,8 @@ export interface operations {
             /** @description problem: UNAUTHORIZED */
             401: {
                 headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -734,9 +1041,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description problem: INSUFFICIENT_REPLICAS */
+            /** @description problem: INSUFFICIENT_REPLICAS, CLOCK_SKEW, WRITE_CONFLICT */
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -763,6 +1072,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description this node */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -782,12 +1092,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description the quarantined entries, in key order */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["FileItemDto"][];
+                };
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
         };
@@ -801,6 +1123,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description alive */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -820,6 +1143,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description ready */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -831,6 +1155,8 @@ export interface operations {
             /** @description problem: NOT_READY */
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

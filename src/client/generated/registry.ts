@@ -11,10 +11,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every known node with its status (up, down, dead) */
+        /**
+         * Every known node with its status (up, down, stopped, leaving, left, dead) and decommission progress
+         * @description The membership list as this registry judges it from the heartbeats it receives itself, with its epoch. Needs no token.
+         */
         get: operations["listNodes"];
         put?: never;
-        /** Register a storage node (or re-register it) */
+        /**
+         * Register a storage node (or re-register it)
+         * @description Called by a node at start-up and whenever a heartbeat answers 404. Re-registering an id updates its URL and zone. A node whose PARTITION_BITS differs from the cluster's is refused (409).
+         */
         post: operations["registerNode"];
         delete?: never;
         options?: never;
@@ -30,10 +36,57 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Heartbeat; answers the membership list and its epoch */
+        /**
+         * Heartbeat; answers the membership list and its epoch
+         * @description Sent by every node every HEARTBEAT_INTERVAL_MS with its free space and file counts; a node silent for NODE_TTL_MS is down. 404 means this registry does not know the node: it registers again.
+         */
         put: operations["heartbeat"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/nodes/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A node stopping (SIGTERM) says so: `stopped` at once, keeping its place in the placement
+         * @description Sent by a node on SIGTERM so that peers hint for it at once instead of waiting for NODE_TTL_MS. A stop is not a leave: the node keeps owning its partitions, and its next heartbeat or registration makes it up again.
+         */
+        post: operations["stopNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/nodes/{id}/decommission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a planned removal: the node turns leaving, hands its partitions to their new owners, then turns left
+         * @description The placement computes new owners without the node; they pull its partitions, and once every entry it held is confirmed on its new owners it becomes `left` and may be shut down for good. Idempotent while leaving; 409 CONFLICT once it has left or when it is dead.
+         */
+        post: operations["decommissionNode"];
+        /**
+         * Cancel a decommission under way: the node is up again and owns partitions again
+         * @description Only while the node is leaving: 409 CONFLICT when no decommission is under way or the node has already left.
+         */
+        delete: operations["cancelDecommission"];
         options?: never;
         head?: never;
         patch?: never;
@@ -49,7 +102,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Graceful leave: forget the node */
+        /**
+         * Forget a node that holds nothing the others lack (left or dead); refused otherwise
+         * @description Removes a left or dead node from this registry's list. A node that may still hold the only copy of something (up, down, stopped, leaving) is refused with 409 NODE_HOLDS_DATA: decommission it first.
+         */
         delete: operations["removeNode"];
         options?: never;
         head?: never;
@@ -63,7 +119,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Cluster summary: nodes by status, bytes, files */
+        /**
+         * Cluster summary: nodes by status, bytes, files
+         * @description Counts of nodes by status and the sums of what the nodes report in their heartbeats, as this registry sees them. Needs no token.
+         */
         get: operations["getCluster"];
         put?: never;
         post?: never;
@@ -80,7 +139,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** HTML status page of the cluster, refreshing itself */
+        /**
+         * HTML status page of the cluster, refreshing itself
+         * @description A self-contained page (no script or style from elsewhere) of the nodes and the summary, for people; it reloads itself every few seconds.
+         */
         get: operations["getStatusPage"];
         put?: never;
         post?: never;
@@ -97,7 +159,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process answers */
+        /**
+         * Liveness: the process answers
+         * @description Always 200 while the process serves HTTP; no check runs. For liveness probes.
+         */
         get: operations["getLiveness"];
         put?: never;
         post?: never;
@@ -114,7 +179,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the role can serve traffic */
+        /**
+         * Readiness: the role can serve traffic
+         * @description Runs the role's checks (a node: storage writable, a membership list known, not recovering; a registry: storage writable). 503 NOT_READY lists each check in `details`. An unreachable registry does not make a node unready.
+         */
         get: operations["getReadiness"];
         put?: never;
         post?: never;
@@ -131,7 +199,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics */
+        /**
+         * Prometheus metrics
+         * @description Every metric of this process in the Prometheus text exposition format 0.0.4 (requests, replication, sync, storage, Node.js runtime).
+         */
         get: operations["getMetrics"];
         put?: never;
         post?: never;
@@ -145,24 +216,77 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description stable machine-readable error code
+         * @enum {string}
+         */
+        ErrorCode: "BAD_REQUEST" | "VALIDATION_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "INCOMPLETE_BODY" | "MALFORMED_MULTIPART" | "CHECKSUM_MISMATCH" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "NODE_NOT_FOUND" | "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARTITION_BITS_MISMATCH" | "NODE_HOLDS_DATA" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "INTERNAL" | "BAD_GATEWAY" | "INSUFFICIENT_REPLICAS" | "WRITE_CONFLICT" | "CLOCK_SKEW" | "NOT_READY" | "NODE_LEFT" | "TIMEOUT" | "INSUFFICIENT_STORAGE";
         ProblemDto: {
-            /** @example https://shoal.dev/problems/not-found */
+            /**
+             * @description a URI naming the kind of problem (one per `code`)
+             * @example https://shoal.dev/problems/not-found
+             */
             type: string;
-            /** @example Not Found */
+            /**
+             * @description the HTTP reason phrase of `status`
+             * @example Not Found
+             */
             title: string;
-            /** @example 404 */
+            /**
+             * Format: int32
+             * @description the HTTP status code
+             * @example 404
+             */
             status: number;
-            /** @example no live version of "a.txt" */
+            /**
+             * @description what went wrong, for humans
+             * @example no live version of "a.txt"
+             */
             detail: string;
             /**
              * @description stable machine-readable error code
              * @example NOT_FOUND
              */
-            code: string;
-            /** @example /v1/files/a.txt */
+            code: components["schemas"]["ErrorCode"];
+            /**
+             * @description the path of the request
+             * @example /v1/files/a.txt
+             */
             instance?: string;
-            /** @description validation failures */
+            /** @description validation failures (VALIDATION_FAILED) */
             errors?: string[];
+            /**
+             * Format: int32
+             * @description seconds to wait before retrying, as in the Retry-After header (503)
+             * @example 5
+             */
+            retryAfter?: number;
+            /**
+             * Format: int32
+             * @description copies that were written before the upload failed (503 INSUFFICIENT_REPLICAS)
+             * @example 1
+             */
+            replicas?: number;
+            /**
+             * @description each readiness check by name (NOT_READY from /health/ready)
+             * @example {
+             *       "storage": {
+             *         "status": "up"
+             *       },
+             *       "sync": {
+             *         "status": "down",
+             *         "state": "recovering"
+             *       }
+             *     }
+             */
+            details?: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
         };
         RegisterNodeDto: {
             /**
@@ -177,94 +301,254 @@ export interface components {
             url: string;
             /** @example rack-a */
             zone?: string;
-            /** @example 107374182400 */
+            /**
+             * Format: int64
+             * @description size of the node's data disk
+             * @example 107374182400
+             */
             capacityBytes: number;
-            /** @example 53687091200 */
+            /**
+             * Format: int64
+             * @description free bytes on the node's data disk
+             * @example 53687091200
+             */
             freeBytes: number;
             /**
+             * Format: int32
              * @description the node's PARTITION_BITS; must match the cluster's
              * @example 10
              */
             partitionBits?: number;
         };
+        DecommissionDto: {
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00.000Z
+             */
+            requestedAt: string;
+            /**
+             * Format: date-time
+             * @description when every entry it held was confirmed on its owners
+             * @example 2026-11-25T12:10:00.000Z
+             */
+            leftAt?: string;
+            /**
+             * Format: int32
+             * @description partitions it still holds, as last reported (absent before its first report)
+             * @example 12
+             */
+            partitionsLeft?: number;
+            /**
+             * Format: int64
+             * @description entries (files and tombstones) not yet confirmed on their owners
+             * @example 3400
+             */
+            entriesLeft?: number;
+            /**
+             * Format: int64
+             * @description bytes of file data not yet handed over
+             * @example 1048576
+             */
+            bytesLeft?: number;
+        };
         NodeRecordDto: {
-            /** @example node-1 */
+            /**
+             * @description stable node id
+             * @example node-1
+             */
             id: string;
-            /** @example http://127.0.0.1:4001 */
+            /**
+             * @description the node's ADVERTISE_URL
+             * @example http://127.0.0.1:4001
+             */
             url: string;
-            /** @example rack-a */
+            /**
+             * @description failure domain (ZONE)
+             * @example rack-a
+             */
             zone?: string;
             /**
              * @example up
              * @enum {string}
              */
-            status: "up" | "down" | "dead";
+            status: "up" | "down" | "dead" | "stopped" | "leaving" | "left";
             /**
              * Format: date-time
+             * @description last heartbeat this registry received
              * @example 2026-11-25T12:00:00.000Z
              */
             lastHeartbeatAt: string;
             /**
              * Format: date-time
+             * @description first registration
              * @example 2026-11-25T11:00:00.000Z
              */
             registeredAt: string;
-            /** @example 107374182400 */
+            /**
+             * Format: int64
+             * @example 107374182400
+             */
             capacityBytes: number;
-            /** @example 53687091200 */
+            /**
+             * Format: int64
+             * @example 53687091200
+             */
             freeBytes: number;
-            /** @example 1200 */
+            /**
+             * Format: int64
+             * @description live files the node reports
+             * @example 1200
+             */
             files: number;
-            /** @example 1048576 */
+            /**
+             * Format: int64
+             * @description bytes of file data the node reports
+             * @example 1048576
+             */
             usedBytes: number;
+            /** @description present while the node is leaving, and once it has left */
+            decommission?: components["schemas"]["DecommissionDto"];
+            /**
+             * Format: int64
+             * @description this registry's clock minus the node's, corrected by half the heartbeat round trip (DESIGN §3 Clocks); absent until a heartbeat carried the node's clock
+             * @example 2
+             */
+            clockOffsetMs?: number;
+            /**
+             * @description the offset exceeds MAX_CLOCK_SKEW_MS: the node coordinates no writes until its clock is back
+             * @example false
+             */
+            clockSkewed?: boolean;
         };
         MembershipDto: {
             /**
+             * Format: int64
              * @description increases whenever the list or a status changes
              * @example 7
              */
             epoch: number;
             /**
-             * @description the cluster's PARTITION_BITS, fixed by the first node
+             * Format: int32
+             * @description the cluster's PARTITION_BITS, fixed by the first node; null until a node registered
              * @example 10
              */
-            partitionBits: Record<string, never> | null;
+            partitionBits: number | null;
             nodes: components["schemas"]["NodeRecordDto"][];
         };
         HeartbeatDto: {
-            /** @example 53687091200 */
+            /**
+             * Format: int64
+             * @description free bytes on the node's data disk
+             * @example 53687091200
+             */
             freeBytes: number;
             /**
+             * Format: int64
              * @description live files held by the node
              * @example 1200
              */
             files: number;
             /**
+             * Format: int64
              * @description bytes of file data held by the node
              * @example 1048576
              */
             usedBytes?: number;
+            /**
+             * Format: int64
+             * @description the node's wall clock (ms since epoch) when it sent this heartbeat
+             * @example 1764590400000
+             */
+            wallClockMs?: number;
+            /**
+             * Format: int32
+             * @description round trip of the node's previous heartbeat to this registry (ms, monotonic clock)
+             * @example 3
+             */
+            rttMs?: number;
+            /**
+             * Format: int32
+             * @description decommission: partitions this node still holds (sent only while it is leaving)
+             * @example 12
+             */
+            partitionsLeft?: number;
+            /**
+             * Format: int64
+             * @description decommission: entries (files and tombstones) not yet confirmed on their owners
+             * @example 3400
+             */
+            entriesLeft?: number;
+            /**
+             * Format: int64
+             * @description decommission: bytes of file data not yet handed over
+             * @example 1048576
+             */
+            bytesLeft?: number;
         };
         NodeCountsDto: {
-            /** @example 3 */
+            /**
+             * Format: int32
+             * @example 3
+             */
             up: number;
-            /** @example 0 */
+            /**
+             * Format: int32
+             * @example 0
+             */
             down: number;
-            /** @example 0 */
+            /**
+             * Format: int32
+             * @example 0
+             */
             dead: number;
+            /**
+             * Format: int32
+             * @description stopped on purpose (SIGTERM), expected back; owns its data
+             * @example 0
+             */
+            stopped: number;
+            /**
+             * Format: int32
+             * @description being decommissioned
+             * @example 0
+             */
+            leaving: number;
+            /**
+             * Format: int32
+             * @description decommissioned: holds nothing, may be forgotten
+             * @example 0
+             */
+            left: number;
         };
         ClusterSummaryDto: {
-            /** @example 7 */
+            /**
+             * Format: int64
+             * @description the membership epoch
+             * @example 7
+             */
             epoch: number;
             /** @description nodes by status */
             nodes: components["schemas"]["NodeCountsDto"];
-            /** @example 321122547200 */
+            /**
+             * Format: int64
+             * @description sum over the nodes
+             * @example 321122547200
+             */
             capacityBytes: number;
-            /** @example 160000000000 */
+            /**
+             * Format: int64
+             * @description sum over the nodes
+             * @example 160000000000
+             */
             freeBytes: number;
-            /** @example 3145728 */
+            /**
+             * Format: int64
+             * @description sum over the nodes (each copy counts)
+             * @example 3145728
+             */
             usedBytes: number;
             /**
+             * Format: int64
              * @description sum of the files every node reports (each copy counts)
              * @example 3600
              */
@@ -275,16 +559,51 @@ export interface components {
              * @example ok
              * @enum {string}
              */
-            status: "ok" | "error" | "shutting_down";
+            status: "ok";
             /**
-             * @description each check by name, with its status and details
+             * @description the checks that passed
              * @example {
              *       "storage": {
              *         "status": "up"
              *       }
              *     }
              */
-            details: Record<string, never>;
+            info: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description the checks that failed (empty on 200)
+             * @example {}
+             */
+            error: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description every check by name (none for liveness)
+             * @example {
+             *       "storage": {
+             *         "status": "up"
+             *       }
+             *     }
+             */
+            details: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
         };
     };
     responses: never;
@@ -304,6 +623,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description the membership list */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -336,7 +656,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipDto"];
                 };
             };
-            /** @description problem: VALIDATION_FAILED */
+            /** @description problem: VALIDATION_FAILED, BAD_REQUEST */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -348,6 +668,8 @@ export interface operations {
             /** @description problem: UNAUTHORIZED */
             401: {
                 headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -370,6 +692,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description the node id, as registered */
                 id: string;
             };
             cookie?: never;
@@ -380,6 +703,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description the membership list */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -388,7 +712,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipDto"];
                 };
             };
-            /** @description problem: VALIDATION_FAILED */
+            /** @description problem: VALIDATION_FAILED, BAD_REQUEST */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -400,6 +724,8 @@ export interface operations {
             /** @description problem: UNAUTHORIZED */
             401: {
                 headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -417,11 +743,157 @@ export interface operations {
             };
         };
     };
+    stopNode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the node id, as registered */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description recorded; the next heartbeat or registration makes the node up again */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    decommissionNode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the node to remove */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the node, now leaving (idempotent) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeRecordDto"];
+                };
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    cancelDecommission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the leaving node */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the node, no longer leaving */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeRecordDto"];
+                };
+            };
+            /** @description problem: UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: CONFLICT */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     removeNode: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description the node id, as registered */
                 id: string;
             };
             cookie?: never;
@@ -438,6 +910,8 @@ export interface operations {
             /** @description problem: UNAUTHORIZED */
             401: {
                 headers: {
+                    /** @description `Bearer`, with `error="invalid_token"` for an unknown token */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -446,6 +920,15 @@ export interface operations {
             };
             /** @description problem: NODE_NOT_FOUND */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description problem: NODE_HOLDS_DATA */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -464,6 +947,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description the summary */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -486,6 +970,8 @@ export interface operations {
             /** @description self-contained HTML page */
             200: {
                 headers: {
+                    /** @description `no-store`: the page is always current */
+                    "Cache-Control": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -503,6 +989,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description alive */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -522,6 +1009,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description ready */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -533,6 +1021,8 @@ export interface operations {
             /** @description problem: NOT_READY */
             503: {
                 headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -9,7 +9,7 @@ export class MetricsController {
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  @ApiOperation({ summary: 'Prometheus metrics', operationId: 'getMetrics' })
+  @ApiOperation({ summary: 'Prometheus metrics', description: 'Every metric of this process in the Prometheus text exposition format 0.0.4 (requests, replication, sync, storage, Node.js runtime).', operationId: 'getMetrics' })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text exposition format', schema: { type: 'string' } })
   scrape(): Promise<string> {

@@ -1,11 +1,11 @@
-import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
-import { HttpMetricsMiddleware } from './http-metrics.middleware.js';
+import { Module } from '@nestjs/common';
+import { ClientLoadService } from './client-load.service.js';
 import { MetricsController } from './metrics.controller.js';
 import { MetricsService } from './metrics.service.js';
 
-@Module({ controllers: [MetricsController], providers: [MetricsService], exports: [MetricsService] })
-export class MetricsModule implements NestModule {
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(HttpMetricsMiddleware).forRoutes('*path');
-  }
-}
+/**
+ * `/metrics` and the registry every metric lives in, and how busy the foreground is; requests are observed by
+ * `requestObserver` (common/http).
+ */
+@Module({ controllers: [MetricsController], providers: [MetricsService, ClientLoadService], exports: [MetricsService, ClientLoadService] })
+export class MetricsModule {}

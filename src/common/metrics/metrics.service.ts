@@ -21,7 +21,7 @@ export class MetricsService {
     });
     this.httpBytes = this.counter({
       name: 'shoal_http_bytes_total',
-      help: 'HTTP body bytes by route template: in = request bodies (Content-Length), out = response bodies',
+      help: 'HTTP bytes by route template: in = request bodies (Content-Length), out = response bodies as written to the socket (chunk framing included)',
       labelNames: ['route', 'direction'],
     });
   }

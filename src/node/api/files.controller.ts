@@ -1,12 +1,27 @@
 import { Controller, Delete, Get, Head, HttpCode, Post, Put, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { responseHeaders } from '../../common/http/api-headers.js';
 import { ApiProblems } from '../../common/http/api-problems.js';
 import { ClientAuthGuard } from './client-auth.guard.js';
 import { FileInfoDto, FileListDto, ListQueryDto } from './files.dto.js';
 import { FilesService, type FileResponse } from './files.service.js';
 
-const KEY_PARAM = { name: 'key', type: String, description: 'the file key: 1–1024 bytes of UTF-8, no control characters; `/` allowed (also as %2F)', example: 'docs/hello.txt' };
+const KEY_PARAM = {
+  name: 'key',
+  description: 'The file key: 1–1024 bytes of UTF-8 without control characters. It may contain `/`: send it percent-encoded as '
+    + '`%2F` (what generated clients do: `docs%2Fa%20b.txt`); `/v1/files/docs/a%20b.txt` reaches the same file. '
+    + 'Encode every other reserved character too (`%25` for `%`, `%3F` for `?`, `%23` for `#`); the server decodes the key once.',
+  schema: { type: 'string', minLength: 1, maxLength: 1024 },
+  example: 'docs/hello.txt',
+} as const;
+
+/** What a download carries, on 200, 206 and HEAD. */
+const DOWNLOAD_HEADERS = responseHeaders(['etag', 'lastModified', 'contentLength', 'contentType', 'acceptRanges', 'shoalVersion']);
+const RANGE_HEADERS = responseHeaders(['etag', 'lastModified', 'contentLength', 'contentType', 'acceptRanges', 'contentRange', 'shoalVersion']);
+const NOT_MODIFIED_HEADERS = responseHeaders(['etag', 'lastModified', 'acceptRanges', 'shoalVersion']);
+/** Any media type: a download comes back with the Content-Type it was uploaded with. */
+const BYTES = { '*/*': { schema: { type: 'string', format: 'binary' } } };
 
 /** The raw key of `/v1/files/<key>`: taken from the undecoded URL so that `%2F` and `/` both work and are decoded once. */
 function rawKey(req: Request): string {
@@ -31,13 +46,20 @@ export class FilesController {
   constructor(private readonly files: FilesService) {}
 
   @Put('*key')
-  @ApiOperation({ summary: 'Upload a file (raw body, streamed)', operationId: 'putFile' })
+  @ApiOperation({
+    summary: 'Upload a file (raw body, streamed)',
+    description: 'The body is the file, streamed to the key\'s owners while it is hashed; the answer comes once W owners hold it durably. '
+      + 'Any Content-Type may be sent (it is stored and given back on download); the default is application/octet-stream. '
+      + 'Send X-Content-SHA256: a client that mangles the body (some generators send a Blob as `{}`) is then refused with CHECKSUM_MISMATCH instead of storing wrong bytes. '
+      + 'Repeating a PUT is safe. 503 INSUFFICIENT_REPLICAS before the body is read means nothing was written.',
+    operationId: 'putFile',
+  })
   @ApiParam(KEY_PARAM)
   @ApiConsumes('application/octet-stream')
-  @ApiBody({ description: 'the file bytes; Content-Type is kept', schema: { type: 'string', format: 'binary' } })
-  @ApiHeader({ name: 'X-Content-SHA256', required: false, description: 'hex SHA-256 of the body; a mismatch is 400 CHECKSUM_MISMATCH and nothing is stored' })
-  @ApiCreatedResponse({ type: FileInfoDto, description: 'stored on `replicas` owners' })
-  @ApiProblems('INVALID_KEY', 'CHECKSUM_MISMATCH', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'INSUFFICIENT_STORAGE')
+  @ApiBody({ description: 'the file bytes. Any Content-Type may be sent instead of application/octet-stream: it is kept with the file', schema: { type: 'string', format: 'binary' } })
+  @ApiHeader({ name: 'X-Content-SHA256', required: false, description: 'hex SHA-256 of the body; a mismatch is 400 CHECKSUM_MISMATCH and nothing is stored', schema: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } })
+  @ApiCreatedResponse({ type: FileInfoDto, description: 'stored on `replicas` owners', headers: responseHeaders(['etag']) })
+  @ApiProblems('INVALID_KEY', 'BAD_REQUEST', 'CHECKSUM_MISMATCH', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'CLOCK_SKEW', 'WRITE_CONFLICT', 'INSUFFICIENT_STORAGE')
   async put(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<FileInfoDto> {
     const info = await this.files.put(rawKey(req), req);
     res.status(201).setHeader('ETag', `"${info.sha256}"`);
@@ -45,20 +67,24 @@ export class FilesController {
   }
 
   @Post()
-  @ApiOperation({ summary: 'Upload a file from a form (multipart/form-data): for browsers and Swagger UI', operationId: 'postFile' })
+  @ApiOperation({
+    summary: 'Upload a file from a form (multipart/form-data): for browsers and Swagger UI',
+    description: 'The same upload as PUT, from a form: the part `file` is streamed (its Content-Type is kept) and `key` names it; without `key` the file name is the key.',
+    operationId: 'postFile',
+  })
   @ApiConsumes('multipart/form-data')
   @ApiBody({
     schema: {
       type: 'object',
       required: ['file'],
       properties: {
-        key: { type: 'string', description: 'the key to store under (default: the file name)' },
-        file: { type: 'string', format: 'binary' },
+        key: { type: 'string', minLength: 1, maxLength: 1024, description: 'the key to store under (default: the file name)' },
+        file: { type: 'string', format: 'binary', description: 'the file; its part\'s Content-Type is kept' },
       },
     },
   })
-  @ApiCreatedResponse({ type: FileInfoDto })
-  @ApiProblems('MALFORMED_MULTIPART', 'INVALID_KEY', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'INSUFFICIENT_STORAGE')
+  @ApiCreatedResponse({ type: FileInfoDto, description: 'stored on `replicas` owners', headers: responseHeaders(['etag']) })
+  @ApiProblems('MALFORMED_MULTIPART', 'INVALID_KEY', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'CLOCK_SKEW', 'WRITE_CONFLICT', 'INSUFFICIENT_STORAGE')
   async post(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<FileInfoDto> {
     const info = await this.files.postForm(req);
     res.status(201).setHeader('ETag', `"${info.sha256}"`);
@@ -66,42 +92,62 @@ export class FilesController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List files in key order (cluster-wide, or this node\'s copies with local=true)', operationId: 'listFiles' })
-  @ApiOkResponse({ type: FileListDto })
-  @ApiProblems('VALIDATION_FAILED', 'UNAUTHORIZED', 'INSUFFICIENT_REPLICAS')
+  @ApiOperation({
+    summary: 'List files in key order (cluster-wide, or this node\'s copies with local=true)',
+    description: 'One page of the newest live version of every key, in key order, deleted files left out. Pass `nextCursor` as `cursor` for the next page; it is null on the last one.',
+    operationId: 'listFiles',
+  })
+  @ApiOkResponse({ type: FileListDto, description: 'one page' })
+  @ApiProblems('VALIDATION_FAILED', 'BAD_REQUEST', 'UNAUTHORIZED', 'INSUFFICIENT_REPLICAS')
   list(@Query() query: ListQueryDto): Promise<FileListDto> {
     return this.files.list(query);
   }
 
   @Get('*key')
-  @ApiOperation({ summary: 'Download a file (newest version); one Range gives 206; If-None-Match gives 304', operationId: 'getFile' })
+  @ApiOperation({
+    summary: 'Download a file (newest version); one Range gives 206; If-None-Match gives 304',
+    description: 'Streams the newest version from any node (proxied from an owner when this node holds no copy), with the Content-Type it was uploaded with. '
+      + 'ETag is `"<sha256>"` of the whole content: compare it with your own hash of the bytes.',
+    operationId: 'getFile',
+  })
   @ApiParam(KEY_PARAM)
-  @ApiHeader({ name: 'Range', required: false, description: 'one range, e.g. bytes=0-1023' })
-  @ApiHeader({ name: 'If-None-Match', required: false, description: 'an ETag from an earlier answer' })
-  @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'the file bytes', schema: { type: 'string', format: 'binary' } })
-  @ApiResponse({ status: 206, description: 'the requested range', schema: { type: 'string', format: 'binary' } })
-  @ApiResponse({ status: 304, description: 'not modified' })
+  @ApiHeader({ name: 'Range', required: false, description: 'one range, e.g. bytes=0-1023', schema: { type: 'string' } })
+  @ApiHeader({ name: 'If-None-Match', required: false, description: 'an ETag from an earlier answer', schema: { type: 'string' } })
+  @ApiOkResponse({ description: 'the file bytes', content: BYTES, headers: DOWNLOAD_HEADERS })
+  @ApiResponse({ status: 206, description: 'the requested range', content: BYTES, headers: RANGE_HEADERS })
+  @ApiResponse({ status: 304, description: 'not modified: If-None-Match names the current version', headers: NOT_MODIFIED_HEADERS })
   @ApiProblems('INVALID_KEY', 'INVALID_RANGE', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE', 'INSUFFICIENT_REPLICAS')
   async get(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<StreamableFile | undefined> {
     return send(res, await this.files.get(rawKey(req), req.headers, true));
   }
 
   @Head('*key')
-  @ApiOperation({ summary: 'The headers of a download, without the body', operationId: 'headFile' })
+  @ApiOperation({
+    summary: 'The headers of a download, without the body',
+    description: 'What GET would answer, headers only: size (Content-Length), ETag (`"<sha256>"`), Content-Type, Last-Modified. Errors carry no body.',
+    operationId: 'headFile',
+  })
   @ApiParam(KEY_PARAM)
-  @ApiOkResponse({ description: 'exists' })
-  @ApiResponse({ status: 404, description: 'not found or deleted (no body: this is HEAD)' })
+  @ApiHeader({ name: 'Range', required: false, description: 'one range, e.g. bytes=0-1023', schema: { type: 'string' } })
+  @ApiHeader({ name: 'If-None-Match', required: false, description: 'an ETag from an earlier answer', schema: { type: 'string' } })
+  @ApiOkResponse({ description: 'the file exists', headers: DOWNLOAD_HEADERS })
+  @ApiResponse({ status: 206, description: 'the requested range exists', headers: RANGE_HEADERS })
+  @ApiResponse({ status: 304, description: 'not modified: If-None-Match names the current version', headers: NOT_MODIFIED_HEADERS })
+  @ApiProblems({ head: true }, 'INVALID_KEY', 'INVALID_RANGE', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE', 'INSUFFICIENT_REPLICAS')
   async head(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<void> {
     send(res, await this.files.get(rawKey(req), req.headers, false));
   }
 
   @Delete('*key')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Delete a file (a tombstone propagated to every owner)', operationId: 'deleteFile' })
+  @ApiOperation({
+    summary: 'Delete a file (a tombstone propagated to every owner)',
+    description: 'Writes a versioned tombstone at W owners; the other owners get it through hinted handoff and anti-entropy. A later upload of the same key wins over it.',
+    operationId: 'deleteFile',
+  })
   @ApiParam(KEY_PARAM)
   @ApiNoContentResponse({ description: 'deleted' })
-  @ApiProblems('INVALID_KEY', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'INSUFFICIENT_REPLICAS')
+  @ApiProblems('INVALID_KEY', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'INSUFFICIENT_REPLICAS', 'CLOCK_SKEW', 'WRITE_CONFLICT')
   delete(@Req() req: Request): Promise<void> {
     return this.files.delete(rawKey(req));
   }

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
 import { InternalService } from './internal.service.js';
-import { EntryDto, PutResultDto, ScanQueryDto, ScanResponseDto, VersionsRequestDto, VersionsResponseDto } from './internal.dto.js';
+import { EntryDto, FenceRequestDto, FenceResponseDto, PutResultDto, ScanQueryDto, ScanResponseDto, VersionsRequestDto, VersionsResponseDto } from './internal.dto.js';
 import { ENTRY_HEADER } from './entry-header.js';
 
 /** Node↔node routes (DESIGN §2): always the cluster token; kept out of the client OpenAPI document. */
@@ -22,6 +22,12 @@ export class InternalController {
   @Post('tombstones')
   putTombstone(@Body() dto: EntryDto): Promise<PutResultDto> {
     return this.internal.applyEntry(dto);
+  }
+
+  @Post('fence')
+  @HttpCode(200) // a query, not a creation
+  fence(@Body() dto: FenceRequestDto): FenceResponseDto {
+    return this.internal.fence(dto.key, dto.version);
   }
 
   @Post('versions')

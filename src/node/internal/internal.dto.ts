@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { VERSION_PATTERN } from '../storage/hlc.js';
 
 export class EntryDto {
   @ApiProperty() @IsString() @MaxLength(4096) key!: string;
@@ -36,4 +37,14 @@ export class ScanQueryDto {
 export class ScanResponseDto {
   @ApiProperty({ type: [EntryDto] }) entries!: EntryDto[];
   @ApiProperty({ description: 'more entries follow the last one' }) truncated!: boolean;
+}
+
+/** Owner fencing: a coordinator proposes the version of a new write of `key` (see replication/fencing.ts). */
+export class FenceRequestDto {
+  @ApiProperty() @IsString() @MaxLength(4096) key!: string;
+  @ApiProperty({ example: '019ab3c2d4e5.000000.node-1' }) @IsString() @Matches(VERSION_PATTERN) version!: string;
+}
+
+export class FenceResponseDto {
+  @ApiProperty({ nullable: true, type: String, description: 'the version this node holds for the key, or null' }) held!: string | null;
 }

@@ -1,6 +1,10 @@
 import type { Readable } from 'node:stream';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { ShoalError } from '../../common/errors.js';
+import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { validateKey } from '../storage/keys.js';
+import { versionTime, type Version } from '../storage/hlc.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { parseRange } from '../storage/range.js';
@@ -10,14 +14,50 @@ import type { Entry } from '../storage/entry.js';
 /** What a peer may ask of this node's local store. */
 @Injectable()
 export class InternalService {
+  private readonly logger = new Logger(InternalService.name);
+  private readonly futureVersions;
+
   constructor(
+    @Inject(APP_CONFIG) private readonly config: NodeConfig,
     private readonly store: LocalStoreService,
     private readonly state: NodeStateService,
-  ) {}
+    metrics: MetricsService,
+  ) {
+    this.futureVersions = metrics.counter({
+      name: 'shoal_future_versions_total',
+      help: 'versions received from peers that lie further ahead of this node\'s clock than MAX_CLOCK_SKEW_MS (accepted, never dropped)',
+    });
+  }
+
+  /**
+   * Owner fencing (replication/fencing.ts): a coordinator proposes the version of a new write. This node's clock
+   * observes it (so its own next write is newer), and it answers with what it holds; the coordinator decides.
+   * A recovering node answers nothing: it may not yet hold a write it was away for, and its word must not count.
+   */
+  fence(key: string, version: Version): { held: Version | null } {
+    validateKey(key);
+    this.state.assertNotRecovering();
+    this.noteVersion(version, 'fence');
+    this.store.clock.observe(version);
+    return { held: this.store.get(key)?.version ?? null };
+  }
+
+  /**
+   * A version far ahead of this node's clock comes from a node whose clock runs fast (or from this node running
+   * slow). It is still accepted — dropping it could lose an acknowledged write — but counted and logged.
+   */
+  private noteVersion(version: Version, via: string): void {
+    const ahead = versionTime(version) - Date.now();
+    if (ahead <= this.config.maxClockSkewMs) return;
+    this.futureVersions.inc();
+    this.logger.warn({ version, aheadMs: ahead, via }, 'a peer sent a version far ahead of this node\'s clock');
+  }
 
   /** An entry with its bytes: re-hashed on arrival (a mismatch is refused), fsynced, then applied by LWW. */
   async receiveEntry(header: string, body: Readable & { trailers: Record<string, string | undefined> }): Promise<{ applied: boolean; version: string }> {
+    this.state.assertMayWrite();
     let entry = decodeEntry(header);
+    this.noteVersion(entry.version, 'entry');
     if (entry.deleted) throw new ShoalError('BAD_REQUEST', 'a tombstone carries no body; POST it to /internal/tombstones');
     const pending = isPendingEntry(entry);
     const staged = await this.store.stage(
@@ -33,7 +73,9 @@ export class InternalService {
 
   /** A tombstone, or a live entry whose blob is already held here (no need to send the bytes twice). */
   async applyEntry(raw: Entry): Promise<{ applied: boolean; version: string }> {
+    this.state.assertMayWrite();
     const entry = checkEntry(raw);
+    this.noteVersion(entry.version, 'tombstone');
     if (!entry.deleted && !(await this.store.hasBlob(entry.sha256))) throw new ShoalError('CONFLICT', `blob ${entry.sha256} is not held here; send the bytes`);
     const result = await this.store.commit(entry);
     return { applied: result.applied, version: result.applied ? entry.version : (result.previous?.version ?? entry.version) };

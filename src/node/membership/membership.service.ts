@@ -5,15 +5,19 @@ import { BehaviorSubject, type Observable } from 'rxjs';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { atomicWriteFile } from '../../common/fs/atomic-write.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import type { MembershipDto } from '../../common/protocol/membership.dto.js';
+import { NODE_STATUSES, OWNING_STATUSES, type HeartbeatDto, type MembershipDto, type NodeStatus } from '../../common/protocol/membership.dto.js';
+import { NodeStateService } from '../state/node-state.service.js';
 import { NodeIdentity } from '../identity/node-identity.js';
 import { mergeMemberships, sameMembers, type Member } from './merge.js';
 import { NODE_STATS, type NodeStatsSource } from './node-stats.js';
 import { RegistryClient } from './registry-client.js';
+import { judgeOwnClock, type ClockReport } from '../../common/protocol/clock-offset.js';
 
 interface RegistryState {
   client: RegistryClient;
   registered: boolean;
+  /** round trip of the last heartbeat (monotonic clock), sent with the next so the registry can correct for it */
+  rttMs?: number;
   last?: MembershipDto;
   lastOkAt?: number;
   lastError?: string;
@@ -33,7 +37,7 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
   private known = false;
   private timer?: NodeJS.Timeout;
   private beating = false;
-  /** The heartbeat round in flight, if any; the graceful leave waits for it (see beforeApplicationShutdown). */
+  /** The heartbeat round in flight, if any; the stop notice waits for it (see beforeApplicationShutdown). */
   private round: Promise<void> = Promise.resolve();
   private stopped = false;
 
@@ -44,6 +48,7 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
     @Inject(APP_CONFIG) private readonly config: NodeConfig,
     private readonly self: NodeIdentity,
     @Inject(NODE_STATS) private readonly statsSource: NodeStatsSource,
+    private readonly state: NodeStateService,
     metrics: MetricsService,
   ) {
     const timeout = Math.max(1000, Math.min(5000, config.heartbeatIntervalMs * 2));
@@ -56,8 +61,24 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
       help: 'cluster members as this node sees them, by status',
       labelNames: ['status'],
       collect() {
-        for (const s of ['up', 'down', 'dead'] as const) this.set({ status: s }, members().filter((m) => m.status === s).length);
+        for (const s of NODE_STATUSES) this.set({ status: s }, members().filter((m) => m.status === s).length);
       },
+    });
+    const holdings = () => (this.selfStatus() === 'leaving' ? this.statsSource.holdings() : { partitions: 0, entries: 0, bytes: 0 });
+    metrics.gauge({
+      name: 'shoal_decommission_partitions_left',
+      help: 'while this node is leaving: partitions it still holds (0 otherwise)',
+      collect() { this.set(holdings().partitions); },
+    });
+    metrics.gauge({
+      name: 'shoal_decommission_entries_left',
+      help: 'while this node is leaving: entries not yet confirmed on their owners (0 otherwise)',
+      collect() { this.set(holdings().entries); },
+    });
+    metrics.gauge({
+      name: 'shoal_decommission_bytes_left',
+      help: 'while this node is leaving: bytes of file data not yet handed over (0 otherwise)',
+      collect() { this.set(holdings().bytes); },
     });
     metrics.gauge({
       name: 'shoal_node_registries_reachable',
@@ -74,6 +95,7 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
       const saved = JSON.parse(await readFile(this.file, 'utf8')) as Member[];
       this.subject.next(saved);
       this.known = saved.length > 0;
+      this.notePhase(saved);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err }, 'ignoring an unreadable membership.json');
     }
@@ -86,18 +108,24 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
     this.timer.unref();
   }
 
-  /** Graceful leave (SIGTERM): tell every registry, so peers stop routing here at once instead of after NODE_TTL_MS. */
+  /**
+   * SIGTERM is a stop, not a leave (DESIGN §3 Lifecycle): readiness fails at once (a Service stops routing here), then
+   * every registry is told the node is `stopped`, so peers hint for it at once instead of after NODE_TTL_MS. It keeps
+   * its place in the placement: a restart moves no data. Nest then closes the HTTP server (requests in flight finish)
+   * and only then the store.
+   */
   async beforeApplicationShutdown(): Promise<void> {
+    this.state.markStopping();
     this.stopped = true;
     clearInterval(this.timer);
-    // A heartbeat still in flight must reach the registries before the leave: answered 404 after it, it would make
-    // this node register again and stay listed (down, then dead) although it is gone.
+    // A heartbeat still in flight must reach the registries before the stop notice: after it, it would make the node
+    // `up` again although it is going.
     await this.round;
     await Promise.allSettled(
       this.registries.map((r) =>
-        r.client.leave(this.self.id).then(
-          () => this.logger.log({ registry: r.client.baseUrl }, 'left the cluster'),
-          (err: Error) => this.logger.warn({ registry: r.client.baseUrl, err: err.message }, 'could not deregister'),
+        r.client.stop(this.self.id).then(
+          () => this.logger.log({ registry: r.client.baseUrl }, 'told the registry this node is stopping'),
+          (err: Error) => this.logger.warn({ registry: r.client.baseUrl, err: err.message }, 'could not tell the registry this node is stopping; it will judge it down after NODE_TTL_MS'),
         ),
       ),
     );
@@ -108,9 +136,14 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
     return this.subject.value;
   }
 
-  /** Members that are not dead: they own data (DESIGN §3). */
+  /** Members that own data (DESIGN §3): up, down or stopped — not dead, leaving or left. */
   placementMembers(): Member[] {
-    return this.subject.value.filter((m) => m.status !== 'dead');
+    return this.subject.value.filter((m) => OWNING_STATUSES.has(m.status));
+  }
+
+  /** This node's status as the registries see it (merged); `undefined` before any list names it. */
+  selfStatus(): NodeStatus | undefined {
+    return this.subject.value.find((m) => m.id === this.self.id)?.status;
   }
 
   isKnown(): boolean {
@@ -142,7 +175,10 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
       const stats = await this.statsSource.stats();
       await Promise.all(this.registries.map((r) => this.beatOne(r, stats)));
       const answers = this.registries.flatMap((r) => (r.last && r.lastError === undefined ? [r.last] : []));
-      if (answers.length > 0) await this.publish(mergeMemberships(answers));
+      if (answers.length > 0) {
+        this.judgeClock(answers);
+        await this.publish(mergeMemberships(answers));
+      }
     } catch (err) {
       this.logger.error({ err }, 'heartbeat round failed');
     }
@@ -150,12 +186,16 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
 
   private async beatOne(r: RegistryState, stats: Awaited<ReturnType<NodeStatsSource['stats']>>): Promise<void> {
     try {
-      let answer = r.registered ? await r.client.heartbeat(this.self.id, { freeBytes: stats.freeBytes, files: stats.files, usedBytes: stats.usedBytes }) : undefined;
+      const sent = performance.now();
+      const clock = { wallClockMs: Date.now(), ...(r.rttMs !== undefined ? { rttMs: Math.round(r.rttMs) } : {}) };
+      let answer = r.registered ? await r.client.heartbeat(this.self.id, { ...this.heartbeatBody(stats), ...clock }) : undefined;
+      if (answer) r.rttMs = performance.now() - sent;
       if (!answer) {
         if (this.stopped) return; // leaving: never register again on the way out
         answer = await r.client.register({
           id: this.self.id,
           url: this.self.url,
+          ...(this.config.zone ? { zone: this.config.zone } : {}),
           capacityBytes: stats.capacityBytes,
           freeBytes: stats.freeBytes,
           partitionBits: this.config.partitionBits,
@@ -176,8 +216,34 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
     }
   }
 
+  /** A leaving node reports what it still holds: its progress, and (at zero) the signal that it has left. */
+  private heartbeatBody(stats: Awaited<ReturnType<NodeStatsSource['stats']>>): HeartbeatDto {
+    const body: HeartbeatDto = { freeBytes: stats.freeBytes, files: stats.files, usedBytes: stats.usedBytes };
+    if (this.selfStatus() !== 'leaving') return body;
+    const h = this.statsSource.holdings();
+    return { ...body, partitionsLeft: h.partitions, entriesLeft: h.entries, bytesLeft: h.bytes };
+  }
+
+  private notePhase(members: Member[]): void {
+    const status = members.find((m) => m.id === this.self.id)?.status;
+    this.state.setMembershipPhase(status === 'left' ? 'left' : status === 'leaving' ? 'leaving' : 'member');
+  }
+
+  /** DESIGN §3 Clocks: off by more than MAX_CLOCK_SKEW_MS by every registry that answered ⇒ coordinate no writes. */
+  private judgeClock(answers: MembershipDto[]): void {
+    const reports: ClockReport[] = answers.map((a) => a.nodes.find((n) => n.id === this.self.id) ?? {});
+    const skewed = judgeOwnClock(reports, this.state.clockSkewed);
+    const offsets = reports.flatMap((r) => (r.clockOffsetMs !== undefined ? [r.clockOffsetMs] : []));
+    if (skewed !== this.state.clockSkewed) {
+      if (skewed) this.logger.error({ clockOffsetMs: offsets, maxClockSkewMs: this.config.maxClockSkewMs }, 'this node\'s clock is off by more than MAX_CLOCK_SKEW_MS by every registry; refusing to coordinate writes until it is back');
+      else this.logger.log({ clockOffsetMs: offsets }, 'clock back within MAX_CLOCK_SKEW_MS; coordinating writes again');
+    }
+    this.state.setClock(skewed, offsets);
+  }
+
   private async publish(members: Member[]): Promise<void> {
     this.known = true;
+    this.notePhase(members);
     if (sameMembers(members, this.subject.value)) {
       this.subject.value.splice(0, this.subject.value.length, ...members); // fresher details, no event
       return;

@@ -14,6 +14,13 @@ describe('mergeMemberships', () => {
     expect(merged.map((m) => [m.id, m.status])).toEqual([['n1', 'up'], ['n2', 'down'], ['n3', 'dead']]);
   });
 
+  it('lets a decommission known to one registry win, and prefers stopped over down', () => {
+    const a = list(rec('n1', 'leaving', '2026-01-01T00:00:00Z'), rec('n2', 'stopped', '2026-01-01T00:00:00Z'), rec('n3', 'left', '2026-01-01T00:00:00Z'));
+    const b = list(rec('n1', 'up', '2026-01-01T00:00:01Z'), rec('n2', 'down', '2026-01-01T00:00:01Z'), rec('n3', 'leaving', '2026-01-01T00:00:01Z'));
+    expect(mergeMemberships([a, b]).map((m) => [m.id, m.status])).toEqual([['n1', 'leaving'], ['n2', 'stopped'], ['n3', 'left']]);
+    expect(mergeMemberships([b, a]).map((m) => [m.id, m.status])).toEqual([['n1', 'leaving'], ['n2', 'stopped'], ['n3', 'left']]);
+  });
+
   it('keeps nodes known to only one registry and sorts by id', () => {
     const merged = mergeMemberships([list(rec('b', 'up', '2026-01-01T00:00:00Z')), list(rec('a', 'up', '2026-01-01T00:00:00Z'))]);
     expect(merged.map((m) => m.id)).toEqual(['a', 'b']);

@@ -23,7 +23,8 @@ export class RegistryClient {
     return res.status === 404 ? undefined : res.data;
   }
 
-  async leave(id: string): Promise<void> {
-    await this.http.delete(`/v1/nodes/${encodeURIComponent(id)}`, { validateStatus: (s) => s === 204 || s === 404 });
+  /** SIGTERM: the node says it is stopping (it keeps its place); a registry that does not know it has nothing to do. */
+  async stop(id: string): Promise<void> {
+    await this.http.post(`/v1/nodes/${encodeURIComponent(id)}/stop`, undefined, { validateStatus: (s) => s === 204 || s === 404 });
   }
 }

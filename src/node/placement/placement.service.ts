@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { NodeIdentity } from '../identity/node-identity.js';
+import { OWNING_STATUSES } from '../../common/protocol/membership.dto.js';
 import type { Member } from '../membership/merge.js';
 import { MembershipService } from '../membership/membership.service.js';
 import { partitionOf } from './partition.js';
@@ -36,7 +37,7 @@ export class PlacementService implements OnModuleDestroy {
     return partitionOf(key, this.config.partitionBits);
   }
 
-  /** The N owners of the key's partition (non-dead members; some may be `down`). */
+  /** The N owners of the key's partition (owning members; some may be `down` or `stopped`). */
   ownersOfKey(key: string): Member[] {
     return this.ownersOfPartition(this.partitionOf(key));
   }
@@ -56,15 +57,17 @@ export class PlacementService implements OnModuleDestroy {
     return out;
   }
 
-  /** N, W and R capped at the number of non-dead nodes. */
+  /** N, W and R capped at the number of owning nodes. */
   effective(): Quorums {
     return this.quorums;
   }
 
   private rebuild(members: Member[]): void {
-    let live = members.filter((m) => m.status !== 'dead');
-    // This node always takes part in its own placement, even before the registry lists it.
-    if (!live.some((m) => m.id === this.self.id)) live = [...live, this.selfMember()];
+    // Owners are the members that keep their place: up, down, stopped. Dead, leaving and left nodes own nothing.
+    let live = members.filter((m) => OWNING_STATUSES.has(m.status));
+    // This node takes part in its own placement even before the registry lists it (but not once it is leaving).
+    if (!members.some((m) => m.id === this.self.id)) live = [...live, this.selfMember()];
+    if (live.length === 0) live = [this.selfMember()]; // a lone leaving node still places its own writes somewhere
     this.quorums = effectiveQuorums({ n: this.config.replicationFactor, w: this.config.writeQuorum, r: this.config.readQuorum }, live.length);
     const table: Member[][] = new Array(this.partitionCount);
     for (let p = 0; p < this.partitionCount; p++) table[p] = ownersOf(p, live, this.quorums.n);
@@ -72,6 +75,6 @@ export class PlacementService implements OnModuleDestroy {
   }
 
   private selfMember(): Member {
-    return { id: this.self.id, url: this.self.url, status: 'up', lastHeartbeatAt: new Date().toISOString(), freeBytes: 0, files: 0 };
+    return { id: this.self.id, url: this.self.url, ...(this.config.zone ? { zone: this.config.zone } : {}), status: 'up', lastHeartbeatAt: new Date().toISOString(), freeBytes: 0, files: 0 };
   }
 }

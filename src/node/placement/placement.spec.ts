@@ -52,6 +52,88 @@ describe('placement', () => {
     for (const c of counts.values()) expect(Math.abs(c - 512) / 512).toBeLessThan(0.15);
   });
 
+  describe('with zones', () => {
+    /** `count` nodes per zone, ids `z-<zone>-<i>`; zone "" means ZONE unset. */
+    const zoned = (zones: string[], count: number) =>
+      zones.flatMap((zone) => Array.from({ length: count }, (_, i) => ({ id: `z-${zone || 'none'}-${i + 1}`, ...(zone ? { zone } : {}) })));
+    const zoneOf = (members: { id: string; zone?: string }[]) => new Map(members.map((m) => [m.id, m.zone ?? '']));
+    const zonesOf = (owners: string[], members: { id: string; zone?: string }[]) => owners.map((id) => zoneOf(members).get(id) ?? '?');
+
+    it.each([
+      // zones, nodes per zone, N, largest number of copies one zone may hold
+      [['a', 'b', 'c'], 2, 3, 1],
+      [['a', 'b', 'c', 'd'], 2, 3, 1],
+      [['a', 'b', 'c', 'd', 'e'], 3, 3, 1],
+      [['a', 'b'], 3, 3, 2], // fewer zones than N: 2 + 1
+      [['a', 'b'], 2, 4, 2], // 2 + 2
+      [['a', 'b', 'c'], 3, 5, 2], // 2 + 2 + 1
+      [['a'], 4, 3, 3], // one zone: plain rendezvous
+      [[''], 4, 3, 3],
+    ])('zones %j × %d nodes, N=%d: no zone holds more than %d copies of a partition', (zones, perZone, n, max) => {
+      const members = zoned(zones, perZone);
+      for (const owners of table(members, n)) {
+        expect(new Set(owners).size).toBe(Math.min(n, members.length));
+        const counts = new Map<string, number>();
+        for (const z of zonesOf(owners, members)) counts.set(z, (counts.get(z) ?? 0) + 1);
+        expect(Math.max(...counts.values())).toBeLessThanOrEqual(max);
+        // Every zone holds a copy when there are at most N of them; N distinct zones hold one each otherwise.
+        expect(counts.size).toBe(Math.min(n, zones.length));
+      }
+    });
+
+    it.each([
+      [['a', 'b', 'c'], 2, 3],
+      [['a', 'b', 'c'], 1, 3],
+      [['a', 'b', 'c', 'd'], 2, 3],
+      [['a', 'b', 'c'], 3, 2],
+    ])('zones %j × %d nodes, N=%d: losing any one zone keeps at least N−1 copies of every partition', (zones, perZone, n) => {
+      const members = zoned(zones, perZone);
+      const t = table(members, n);
+      for (const lost of zones) {
+        for (const owners of t) expect(zonesOf(owners, members).filter((z) => z !== lost).length).toBeGreaterThanOrEqual(n - 1);
+      }
+    });
+
+    it('nodes without a zone form one zone "", apart from the named ones', () => {
+      const members = [...zoned([''], 2), ...zoned(['a'], 2), ...zoned(['b'], 2)];
+      for (const owners of table(members, 3)) expect(new Set(zonesOf(owners, members)).size).toBe(3);
+    });
+
+    it('is the same whatever order the members are listed in', () => {
+      const members = zoned(['a', 'b', 'c'], 3);
+      expect(table([...members].reverse(), 3)).toEqual(table(members, 3));
+    });
+
+    it.each([
+      [['a', 'b', 'c'], 3],
+      [['a', 'b', 'c', 'd'], 3],
+      [['a', 'b'], 4],
+    ])('zones %j × %d nodes: a join moves about 1/n of the replica slots, a leave only what the node owned', (zones, perZone) => {
+      const members = zoned(zones, perZone);
+      const joined = [...members, { id: 'z-a-new', zone: 'a' }];
+      const before = table(members, 3);
+      const after = table(joined, 3);
+      let moved = 0;
+      for (let p = 0; p < PARTITIONS; p++) {
+        const gained = after[p].filter((id) => !before[p].includes(id));
+        moved += gained.length;
+        // The leave (back from `joined` to `members`) touches only partitions the new node owned.
+        if (!after[p].includes('z-a-new')) expect(before[p]).toEqual(after[p]);
+      }
+      const share = moved / (PARTITIONS * 3);
+      const ideal = 1 / joined.length;
+      expect(share).toBeGreaterThan(ideal * 0.6);
+      expect(share).toBeLessThan(ideal * 1.6);
+    });
+
+    it('with at least N zones, a join only moves slots to the new node', () => {
+      const members = zoned(['a', 'b', 'c', 'd'], 2);
+      const before = table(members, 3);
+      const after = table([...members, { id: 'z-b-new', zone: 'b' }], 3);
+      for (let p = 0; p < PARTITIONS; p++) expect(after[p].filter((id) => !before[p].includes(id)).every((id) => id === 'z-b-new')).toBe(true);
+    });
+  });
+
   it.each([
     [{ n: 3, w: 2, r: 2 }, 5, { n: 3, w: 2, r: 2 }],
     [{ n: 3, w: 2, r: 2 }, 2, { n: 2, w: 2, r: 2 }],

@@ -16,6 +16,7 @@ import { PeerClientService, peerError } from './peer-client.service.js';
 import { firstSuccesses } from './quorum.js';
 import { ReplicatorService, type WriteOutcome } from './replicator.service.js';
 import { DeliveryService } from './delivery.service.js';
+import { FenceService } from './fence.service.js';
 import { NodeStateService } from '../state/node-state.service.js';
 
 export interface UploadMeta {
@@ -56,6 +57,7 @@ export class CoordinatorService {
     private readonly replicator: ReplicatorService,
     private readonly delivery: DeliveryService,
     private readonly state: NodeStateService,
+    private readonly fence: FenceService,
     metrics: MetricsService,
   ) {
     this.readRepairs = metrics.counter({ name: 'shoal_read_repairs_total', help: 'stale or missing owners repaired after a read' });
@@ -64,6 +66,8 @@ export class CoordinatorService {
 
   /** Refuses a write before its body is read when fewer than W owners are up (503, nothing written). */
   private writableOwners(key: string): Member[] {
+    this.state.assertMayWrite();
+    this.state.assertClockInBounds();
     const owners = this.placement.ownersOfKey(key);
     const { w } = this.placement.effective();
     const up = owners.filter((o) => o.id === this.self.id || o.status === 'up').length;
@@ -83,9 +87,10 @@ export class CoordinatorService {
     if (this.config.maxObjectBytes !== undefined && meta.declaredLength !== undefined && meta.declaredLength > this.config.maxObjectBytes) {
       throw new ShoalError('PAYLOAD_TOO_LARGE', `the upload is ${meta.declaredLength} bytes; MAX_OBJECT_BYTES is ${this.config.maxObjectBytes}`);
     }
-    const base: Omit<Entry, 'sha256' | 'size'> = { key, version: this.store.newVersion(), contentType: meta.contentType, updatedAt: Date.now(), deleted: false };
-    if (meta.meta) base.meta = meta.meta;
     const { w } = this.placement.effective();
+    // Fenced before the body is read: a refused write has sent nothing anywhere.
+    const base: Omit<Entry, 'sha256' | 'size'> = { key, version: await this.fence.claim(key, owners, w), contentType: meta.contentType, updatedAt: Date.now(), deleted: false };
+    if (meta.meta) base.meta = meta.meta;
     return this.answer(await this.replicator.upload(base, body, this.stageOptions(meta), owners, w), w);
   }
 
@@ -111,9 +116,16 @@ export class CoordinatorService {
       await this.store.discard(staged);
       throw err;
     }
-    const entry: Entry = { key, version: this.store.newVersion(), sha256: staged.sha256, size: staged.size, contentType, updatedAt: Date.now(), deleted: false };
-    if (meta) entry.meta = meta;
     const { w } = this.placement.effective();
+    let version: string;
+    try {
+      version = await this.fence.claim(key, owners, w);
+    } catch (err) {
+      await this.store.discard(staged);
+      throw err;
+    }
+    const entry: Entry = { key, version, sha256: staged.sha256, size: staged.size, contentType, updatedAt: Date.now(), deleted: false };
+    if (meta) entry.meta = meta;
     return this.answer(await this.replicator.writeStaged(entry, staged, owners, w), w);
   }
 
@@ -122,13 +134,21 @@ export class CoordinatorService {
     const { entry } = await this.locate(key);
     if (!entry || entry.deleted) throw new ShoalError('NOT_FOUND', `no live version of "${key}"`);
     const { w } = this.placement.effective();
-    this.answer(await this.replicator.write(tombstone(key, this.store.newVersion(), Date.now()), owners, w), w);
+    const version = await this.fence.claim(key, owners, w);
+    this.answer(await this.replicator.write(tombstone(key, version, Date.now()), owners, w), w);
   }
 
-  /** W acknowledgements make the answer; fewer is 503 (the write may or may not survive, like any quorum store). */
+  /**
+   * W acknowledgements make the answer. Fewer is 503: with no remote owner having committed, nothing was written
+   * anywhere; otherwise those owners keep it and it may spread (`indeterminate: true`, the one case README names).
+   */
   private answer(outcome: WriteOutcome, w: number): StoredFile {
     if (!outcome.ok) {
-      throw new ShoalError('INSUFFICIENT_REPLICAS', `only ${outcome.acked.length} of the ${w} copies needed could be written; the write may or may not survive`, { retryAfter: 5, replicas: outcome.acked.length }, { 'Retry-After': '5' });
+      const n = outcome.acked.length;
+      const detail = outcome.uncertain
+        ? `only ${n} of the ${w} copies needed were confirmed; an owner may hold the write all the same, so it may or may not survive`
+        : `fewer than the ${w} copies needed could be written; nothing was written`;
+      throw new ShoalError('INSUFFICIENT_REPLICAS', detail, { retryAfter: 5, replicas: n, indeterminate: outcome.uncertain }, { 'Retry-After': '5' });
     }
     return { entry: outcome.entry, replicas: outcome.acked.length, nodes: outcome.acked };
   }

@@ -5,7 +5,11 @@ import { compareVersions } from '../storage/hlc.js';
 import type { Member } from '../membership/merge.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
-import { PeerClientService, peerError } from './peer-client.service.js';
+import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { PeerClientService, peerError, type SendOptions } from './peer-client.service.js';
+
+/** Why background work sends an entry: the end of a hint, or a partition handed to its owners (rebalancing, decommission). */
+export type DeliveryPurpose = 'handoff' | 'handover';
 
 /** Entries sent to one owner at once by {@link DeliveryService.deliverMissing}. */
 const CONCURRENCY = 8;
@@ -14,25 +18,31 @@ const CONCURRENCY = 8;
 @Injectable()
 export class DeliveryService {
   private readonly logger = new Logger(DeliveryService.name);
+  private readonly sent;
 
   constructor(
     private readonly store: LocalStoreService,
     private readonly peers: PeerClientService,
-  ) {}
+    metrics: MetricsService,
+  ) {
+    // With shoal_sync_bytes_pulled_total, what the background moves between nodes: a rolling restart should move only
+    // the writes the stopped node missed, never whole partitions (DESIGN §3 Lifecycle).
+    this.sent = {
+      entries: metrics.counter({ name: 'shoal_background_entries_sent_total', help: 'entries sent to an owner that lacked them, by background work', labelNames: ['purpose'] }),
+      bytes: metrics.counter({ name: 'shoal_background_bytes_sent_total', help: 'file bytes sent to an owner that lacked them, by background work', labelNames: ['purpose'] }),
+    };
+  }
 
-  async send(to: Member, entry: Entry, body?: Readable | Buffer): Promise<void> {
-    if (entry.deleted) {
-      await this.peers.putTombstone(to.url, entry);
-      return;
-    }
-    await this.peers.putEntry(to.url, entry, body ?? this.store.openBlob(entry.sha256, entry.size));
+  async send(to: Member, entry: Entry, body?: Readable | Buffer, opts?: SendOptions): Promise<{ version: string }> {
+    if (entry.deleted) return this.peers.putTombstone(to.url, entry, opts);
+    return this.peers.putEntry(to.url, entry, body ?? this.store.openBlob(entry.sha256, entry.size), opts);
   }
 
   /**
    * Makes sure `to` holds each entry (or a newer version): asks it for its versions in one request, then sends only
    * what it lacks, a few at a time. Resolves with the entries it now holds; an unreachable owner holds none.
    */
-  async deliverMissing(to: Member, entries: Entry[]): Promise<Entry[]> {
+  async deliverMissing(to: Member, entries: Entry[], purpose: DeliveryPurpose): Promise<Entry[]> {
     if (entries.length === 0) return [];
     let theirs: (Entry | null)[];
     try {
@@ -48,6 +58,8 @@ export class DeliveryService {
       if (!t || compareVersions(t.version, e.version) < 0) {
         try {
           await this.send(to, e);
+          this.sent.entries.inc({ purpose });
+          if (!e.deleted) this.sent.bytes.inc({ purpose }, e.size);
         } catch (err) {
           this.logger.debug({ owner: to.id, key: e.key, err: peerError(err) }, 'entry not delivered');
           return;

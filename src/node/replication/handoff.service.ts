@@ -9,6 +9,7 @@ import { PlacementService } from '../placement/placement.service.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import type { Member } from '../membership/merge.js';
+import { OWNING_STATUSES } from '../../common/protocol/membership.dto.js';
 import { DeliveryService } from './delivery.service.js';
 import { NodeStateService } from '../state/node-state.service.js';
 
@@ -111,7 +112,8 @@ export class HandoffService implements OnApplicationBootstrap, BeforeApplication
     }
     for (const [target, hints] of byTarget) {
       const member = members.get(target);
-      if (!member || member.status === 'dead') {
+      // Dead, leaving or left: the target owns nothing any more; its successors get the entries instead.
+      if (!member || !OWNING_STATUSES.has(member.status)) {
         await this.reaim(target, hints);
         continue;
       }
@@ -133,7 +135,7 @@ export class HandoffService implements OnApplicationBootstrap, BeforeApplication
   /** Delivers a batch of hints to one owner; what it already holds (anti-entropy may have been faster) is not sent. */
   private async deliverBatch(member: Member, hints: { key: string; version: string }[], memberIds: string[]): Promise<void> {
     const present = hints.map((h) => this.store.get(h.key)).filter((e): e is Entry => e !== undefined);
-    for (const e of await this.delivery.deliverMissing(member, present)) {
+    for (const e of await this.delivery.deliverMissing(member, present, 'handoff')) {
       await this.removeIfNotNewer([member.id, e.key], e.version);
       this.delivered.inc();
       await this.dropIfOnlyHeldForOthers(e, memberIds);

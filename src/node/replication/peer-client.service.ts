@@ -16,6 +16,19 @@ const META_TIMEOUT_MS = 3000;
 /** Blob transfers: no total timeout (a file may be large), but a connection idle this long is given up. */
 const IDLE_TIMEOUT_MS = 15000;
 
+/**
+ * A leg of a client's write that sends nothing for this long is given up (the write then fails or goes on with the
+ * other owners). Much shorter than the idle timeout of background transfers: a client is waiting (DESIGN §3 Upload).
+ */
+export const LEG_IDLE_TIMEOUT_MS = 5000;
+
+export interface SendOptions {
+  /** Aborts the transfer (the coordinator gave the write up). */
+  signal?: AbortSignal;
+  /** Total time allowed; 0 = none. */
+  timeoutMs?: number;
+}
+
 export interface PutResult {
   applied: boolean;
   version: string;
@@ -54,22 +67,31 @@ export class PeerClientService implements OnApplicationShutdown {
   }
 
   /** Sends an entry with its bytes; the peer re-hashes them and refuses a mismatch. */
-  async putEntry(peerUrl: string, entry: Entry, body: Readable | Buffer): Promise<PutResult> {
+  async putEntry(peerUrl: string, entry: Entry, body: Readable | Buffer, opts: SendOptions = {}): Promise<PutResult> {
     const res = await this.http.put<PutResult>(`${peerUrl}/internal/entries`, body, {
       headers: { [ENTRY_HEADER]: encodeEntry(entry), 'content-type': 'application/octet-stream', 'content-length': String(entry.size) },
-      timeout: 0,
+      timeout: opts.timeoutMs ?? 0,
+      signal: opts.signal,
     });
     return res.data;
   }
 
   /** Opens one owner's leg of a pipelined upload (see {@link PeerUpload}). */
   openUpload(peer: Member, entry: Entry): PeerUpload {
-    return new PeerUpload(peer.id, peer.url, entry, this.token, this.httpAgent, IDLE_TIMEOUT_MS);
+    return new PeerUpload(peer.id, peer.url, entry, this.token, this.httpAgent, LEG_IDLE_TIMEOUT_MS);
   }
 
   /** Applies a tombstone (or any entry whose blob the peer already holds). */
-  async putTombstone(peerUrl: string, entry: Entry): Promise<PutResult> {
-    return (await this.http.post<PutResult>(`${peerUrl}/internal/tombstones`, entry, { timeout: META_TIMEOUT_MS })).data;
+  async putTombstone(peerUrl: string, entry: Entry, opts: SendOptions = {}): Promise<PutResult> {
+    return (await this.http.post<PutResult>(`${peerUrl}/internal/tombstones`, entry, { timeout: opts.timeoutMs ?? META_TIMEOUT_MS, signal: opts.signal })).data;
+  }
+
+  /**
+   * Proposes the version of a new write of `key` (owner fencing, see fencing.ts): the owner's clock observes it and
+   * it answers with the version it holds for the key, or null.
+   */
+  async fence(peerUrl: string, key: string, version: string, timeoutMs: number): Promise<{ held: string | null }> {
+    return (await this.http.post<{ held: string | null }>(`${peerUrl}/internal/fence`, { key, version }, { timeout: timeoutMs })).data;
   }
 
   /** The versions a peer holds for some keys (metadata only); `null` where it holds nothing. */

@@ -54,8 +54,8 @@ export class PeerUpload {
     await Promise.race([once(this.req, 'drain'), this.response.then(() => undefined, () => undefined)]).catch(() => undefined);
   }
 
-  /** Sends the trailers and waits for the owner's verdict. */
-  async finish(sha256: string, size: number): Promise<void> {
+  /** Sends the trailers and waits for the owner's verdict: the version it now holds for the key. */
+  async finish(sha256: string, size: number): Promise<{ version: string }> {
     if (this.failed) throw this.failed;
     this.req.addTrailers({ [SHA_TRAILER]: sha256, [SIZE_TRAILER]: String(size) });
     this.req.end();
@@ -71,6 +71,7 @@ export class PeerUpload {
       }
       throw new ShoalError('BAD_GATEWAY', `peer ${this.peerId} answered HTTP ${res.statusCode} ${code}`.trim());
     }
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as { version: string };
   }
 
   abort(reason: Error): void {

@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
+import { ShoalError } from '../../common/errors.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { NodeIdentity } from '../identity/node-identity.js';
 import type { Member } from '../membership/merge.js';
@@ -9,7 +10,7 @@ import { LocalStoreService } from '../storage/local-store.service.js';
 import type { StagedBlob, StageOptions } from '../storage/staging.js';
 import { DeliveryService } from './delivery.service.js';
 import { HandoffService } from './handoff.service.js';
-import { PeerClientService, peerError } from './peer-client.service.js';
+import { LEG_IDLE_TIMEOUT_MS, PeerClientService, peerError } from './peer-client.service.js';
 import type { PeerUpload } from './peer-upload.js';
 import { firstSuccesses } from './quorum.js';
 
@@ -22,6 +23,11 @@ export interface WriteOutcome {
   acked: string[];
   /** true when at least W acknowledged */
   ok: boolean;
+  /**
+   * For a failed write: whether some owner may hold it all the same — one acknowledged, or one was sent the whole
+   * entry and gave no answer (it may have committed). False means nothing was written anywhere.
+   */
+  uncertain: boolean;
 }
 
 /**
@@ -62,20 +68,30 @@ export class ReplicatorService {
   async upload(base: Omit<Entry, 'sha256' | 'size'>, body: Readable, opts: StageOptions, owners: Member[], w: number): Promise<WriteOutcome> {
     const started = Date.now();
     const remote = owners.filter((o) => o.id !== this.self.id && o.status === 'up');
-    const legs = remote.map((o) => this.peers.openUpload(o, { ...base, sha256: '', size: 0 }));
+    const uploads = remote.map((o) => this.peers.openUpload(o, { ...base, sha256: '', size: 0 }));
     let staged: StagedBlob;
     try {
-      staged = await this.store.stage(tee(body, legs), opts);
+      staged = await this.store.stage(tee(body, uploads), opts);
     } catch (err) {
-      for (const leg of legs) leg.abort(err as Error);
+      for (const u of uploads) u.abort(err as Error);
       throw err;
     }
     const entry: Entry = { ...base, sha256: staged.sha256, size: staged.size };
-    const tasks = this.fanOut(owners, started, () => this.store.commit(entry, staged), (o) => {
-      const leg = legs.find((l) => l.peerId === o.id);
-      return leg && (() => leg.finish(entry.sha256, entry.size));
+    // No owner commits before its trailers arrive. If legs broke during the body (an owner died, a link went
+    // silent) so that W is out of reach, give every leg up now, before any trailer: then nothing exists anywhere.
+    const healthy = uploads.filter((u) => !u.failed).length + (owners.some((o) => o.id === this.self.id) ? 1 : 0);
+    if (healthy < w) {
+      const reason = new Error(`only ${healthy} owners still took the body; ${w} are needed`);
+      for (const u of uploads) u.abort(reason);
+      await this.store.discard(staged);
+      this.logger.warn({ key: entry.key, healthy, w, failed: uploads.filter((u) => u.failed).map((u) => ({ owner: u.peerId, err: peerError(u.failed) })) }, 'write quorum lost during the body; abandoned before any owner committed');
+      return { entry, acked: [], ok: false, uncertain: false };
+    }
+    const legs = this.legs(owners, started, (o) => {
+      const u = uploads.find((l) => l.peerId === o.id);
+      return u && { send: () => u.finish(entry.sha256, entry.size), abort: (err) => u.abort(err) };
     });
-    return this.settle(entry, owners, tasks, w, staged);
+    return this.settle(entry, owners, legs, () => this.store.commit(entry, staged), w, staged);
   }
 
   /** Writes an entry whose bytes are already staged here (a form upload, whose key may follow the file). */
@@ -94,37 +110,55 @@ export class ReplicatorService {
       handles.push(fh);
       bodies.set(o.id, fh.createReadStream({ autoClose: false, highWaterMark: 256 * 1024 }));
     }
-    const tasks = this.fanOut(owners, started, () => this.store.commit(entry, staged), (o) => {
+    const legs = this.legs(owners, started, (o) => {
       const body = bodies.get(o.id);
-      return body && (() => this.delivery.send(o, entry, body));
+      if (!body) return undefined;
+      const ctl = new AbortController();
+      // The bytes are here already, so the leg is bounded in total: its idle allowance plus 10 MB/s.
+      const timeoutMs = LEG_IDLE_TIMEOUT_MS + Math.ceil(entry.size / 10_000);
+      return { send: () => this.delivery.send(o, entry, body, { signal: ctl.signal, timeoutMs }), abort: (err) => ctl.abort(err) };
     });
-    void Promise.allSettled(tasks).then(() => Promise.all(handles.map((fh) => fh.close().catch(() => undefined))));
-    return this.settle(entry, owners, tasks, w, staged);
+    void Promise.allSettled(legs.map((l) => l.done)).then(() => Promise.all(handles.map((fh) => fh.close().catch(() => undefined))));
+    return this.settle(entry, owners, legs, () => this.store.commit(entry, staged), w, staged);
   }
 
   /** Writes a tombstone (or any entry whose bytes every owner already has) to the owners. */
   async write(entry: Entry, owners: Member[], w: number): Promise<WriteOutcome> {
     const started = Date.now();
-    const tasks = this.fanOut(owners, started, () => this.store.commit(entry), (o) => (o.status === 'up' ? () => this.delivery.send(o, entry) : undefined));
-    return this.settle(entry, owners, tasks, w);
+    const legs = this.legs(owners, started, (o) => {
+      if (o.status !== 'up') return undefined;
+      const ctl = new AbortController();
+      return { send: () => this.delivery.send(o, entry, undefined, { signal: ctl.signal, timeoutMs: LEG_IDLE_TIMEOUT_MS }), abort: (err) => ctl.abort(err) };
+    });
+    return this.settle(entry, owners, legs, () => this.store.commit(entry), w);
   }
 
   /**
-   * One timed task per owner, in the owners' order: the local write for this node, the remote one for another owner,
-   * or a failure when there is no way to reach it (it is down, so it gets a hint).
+   * One timed leg per remote owner, in the owners' order; an owner with no way to reach it (it is down) fails at
+   * once, so it gets a hint if the write succeeds.
    */
-  private fanOut(owners: Member[], started: number, local: () => Promise<unknown>, remote: (o: Member) => (() => Promise<unknown>) | undefined): Promise<void>[] {
-    return owners.map((o) => {
-      if (o.id === this.self.id) return this.timed('local', local, started);
-      const send = remote(o);
-      return send ? this.timed('remote', send, started) : Promise.reject(new Error('owner is down'));
+  private legs(owners: Member[], started: number, remote: (o: Member) => { send: () => Promise<{ version: string }>; abort: (err: Error) => void } | undefined): Leg[] {
+    return owners.flatMap((o): Leg[] => {
+      if (o.id === this.self.id) return [];
+      const leg = remote(o);
+      if (!leg) {
+        const done = Promise.reject(new Error('owner is down'));
+        done.catch(() => undefined);
+        return [{ owner: o, done, abort: () => undefined, sent: false }];
+      }
+      const done = this.timed('remote', leg.send, started).then((held) => {
+        this.store.clock.observe(held.version); // the owner may hold a newer version of the key: its clock is ahead
+      });
+      done.catch(() => undefined);
+      return [{ owner: o, done, abort: leg.abort, sent: true }];
     });
   }
 
-  private async timed(target: 'local' | 'remote', fn: () => Promise<unknown>, started: number): Promise<void> {
+  private async timed<T>(target: 'local' | 'remote', fn: () => Promise<T>, started: number): Promise<T> {
     try {
-      await fn();
+      const out = await fn();
       this.latency.observe({ target, result: 'ok' }, (Date.now() - started) / 1000);
+      return out;
     } catch (err) {
       this.latency.observe({ target, result: 'error' }, (Date.now() - started) / 1000);
       throw err;
@@ -132,21 +166,48 @@ export class ReplicatorService {
   }
 
   /**
-   * Waits for W acknowledgements (then briefly for stragglers), and leaves hints for the owners that missed the
-   * entry. A coordinator that is not an owner keeps the bytes while any hint is pending.
+   * Decides the write (DESIGN §3 Upload). This node's own copy counts towards W, but it is committed only once the
+   * remote acknowledgements in hand make W together with it: committing first would leave a copy — and hints that
+   * spread it — behind a write the client is told failed. When W has become impossible every leg still running is
+   * aborted and the staged bytes are dropped, so a 503 leaves nothing anywhere, unless a remote owner had already
+   * committed (the one indeterminate case). After success the rest get a short grace, and the owners that missed
+   * the entry get hints; a coordinator that is not an owner keeps the bytes while any hint is pending.
    */
-  private async settle(entry: Entry, owners: Member[], tasks: Promise<void>[], w: number, staged?: StagedBlob): Promise<WriteOutcome> {
-    const acked: string[] = [];
-    tasks.forEach((t, i) => t.then(() => acked.push(owners[i].id), () => undefined));
-    const { quorum, all } = firstSuccesses(tasks, w);
-    const ok = await quorum.then(() => true, () => false);
-    if (ok) await Promise.race([all, new Promise((r) => setTimeout(r, STRAGGLER_GRACE_MS).unref())]);
-    const snapshot = [...acked];
+  private async settle(entry: Entry, owners: Member[], legs: Leg[], local: () => Promise<unknown>, w: number, staged?: StagedBlob): Promise<WriteOutcome> {
+    const started = Date.now();
     const selfOwner = owners.some((o) => o.id === this.self.id);
-    const finish = all.then(async (results) => {
-      const missed = owners.filter((_, i) => results[i].status === 'rejected');
+    const remoteAcked = new Set<string>();
+    for (const l of legs) l.done.then(() => remoteAcked.add(l.owner.id), () => undefined);
+    const { quorum, all } = firstSuccesses(legs.map((l) => l.done), w - (selfOwner ? 1 : 0));
+    const reached = await quorum.then(() => true, () => false);
+    if (!reached) {
+      for (const l of legs) l.abort(new Error('the write quorum could not be reached; write abandoned'));
+      const results = await all;
       for (const [i, r] of results.entries()) {
-        if (r.status === 'rejected') this.logger.warn({ key: entry.key, owner: owners[i].id, err: peerError(r.reason) }, 'owner missed a write; hinting');
+        if (r.status === 'rejected') this.logger.warn({ key: entry.key, owner: legs[i].owner.id, err: peerError(r.reason) }, 'owner missed a write that could not reach W; abandoned');
+      }
+      if (staged) await this.store.discard(staged);
+      // An owner that answered with an error refused the entry; one that never answered may have committed it.
+      const uncertain = remoteAcked.size > 0 || results.some((r, i) => r.status === 'rejected' && legs[i].sent && !answeredByOwner(r.reason));
+      return { entry, acked: ordered(owners, remoteAcked), ok: false, uncertain };
+    }
+    let localOk = false;
+    if (selfOwner) {
+      try {
+        await this.timed('local', local, started);
+        localOk = true;
+      } catch (err) {
+        this.logger.error({ key: entry.key, err }, 'the local commit of a write failed');
+      }
+    }
+    // With the local copy failed, the answer needs W remote acknowledgements: wait for all of them.
+    if (localOk || !selfOwner) await Promise.race([all, new Promise((r) => setTimeout(r, STRAGGLER_GRACE_MS).unref())]);
+    else await all;
+    const acked = ordered(owners, localOk ? new Set([...remoteAcked, this.self.id]) : remoteAcked);
+    const finish = all.then(async (results) => {
+      const missed = legs.filter((_, i) => results[i].status === 'rejected').map((l) => l.owner);
+      for (const [i, r] of results.entries()) {
+        if (r.status === 'rejected') this.logger.warn({ key: entry.key, owner: legs[i].owner.id, err: peerError(r.reason) }, 'owner missed a write; hinting');
       }
       if (!selfOwner && staged) {
         // Keep the bytes here until every missed owner has them; the hint delivers them.
@@ -156,9 +217,27 @@ export class ReplicatorService {
       for (const o of missed) await this.handoff.hint(o.id, entry);
     });
     finish.catch((err: unknown) => this.logger.error({ key: entry.key, err }, 'post-write bookkeeping failed'));
-    if (!ok) await finish.catch(() => undefined);
-    return { entry, acked: snapshot, ok };
+    return { entry, acked, ok: acked.length >= w, uncertain: acked.length > 0 };
   }
+}
+
+interface Leg {
+  owner: Member;
+  /** resolves once the owner holds the entry (or a newer version of its key) durably */
+  done: Promise<void>;
+  /** gives the leg up: the owner discards what it received */
+  abort(err: Error): void;
+  /** whether the entry was sent at all (an owner that is down was not even tried) */
+  sent: boolean;
+}
+
+/** An HTTP error status from the owner (it refused the entry) rather than silence or a broken connection. */
+function answeredByOwner(err: unknown): boolean {
+  return err instanceof ShoalError || typeof (err as { response?: { status?: unknown } } | undefined)?.response?.status === 'number';
+}
+
+function ordered(owners: Member[], ids: Set<string>): string[] {
+  return owners.filter((o) => ids.has(o.id)).map((o) => o.id);
 }
 
 /** Passes every chunk of `body` on to the owners' legs (waiting for the slowest that is still healthy). */

@@ -87,6 +87,12 @@ const FROM_SHOAL: Record<ShoalErrorCode, S3ErrorCode> = {
   NOT_READY: 'ServiceUnavailable',
   TIMEOUT: 'SlowDown',
   INSUFFICIENT_STORAGE: 'ServiceUnavailable',
+  NODE_HOLDS_DATA: 'InternalError',
+  // Fencing gave up after its retries (a storm of concurrent writers): retryable, like a missed quorum.
+  WRITE_CONFLICT: 'SlowDown',
+  // This node's clock is off: it coordinates no writes until it is back; another node will take the request.
+  CLOCK_SKEW: 'ServiceUnavailable',
+  NODE_LEFT: 'ServiceUnavailable',
 };
 
 export function toS3Error(err: unknown): S3Error | undefined {

@@ -7,7 +7,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { NodeIdentity } from '../identity/node-identity.js';
-import type { NodeStats, NodeStatsSource } from '../membership/node-stats.js';
+import type { Holdings, NodeStats, NodeStatsSource } from '../membership/node-stats.js';
 import { partitionOf } from '../placement/partition.js';
 import { BlobFiles } from './blob-files.js';
 import type { Entry } from './entry.js';
@@ -240,6 +240,14 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
     const fs = await statfs(this.config.dataDir);
     const c = this.meta?.counters() ?? { files: 0, bytes: 0 };
     return { capacityBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize, usedBytes: c.bytes, files: c.files };
+  }
+
+  /** Partitions holding anything (an emptied partition keeps its all-zero digest), entries and bytes. */
+  holdings(): Holdings {
+    let partitions = 0;
+    for (const p of this.heldPartitions()) if (this.digest(p).some((b) => b !== 0)) partitions++;
+    const c = this.meta?.counters() ?? { files: 0, bytes: 0 };
+    return { partitions, entries: this.entryCount(), bytes: c.bytes };
   }
 
   private async freeUnreferenced(shas: string[]): Promise<void> {

@@ -99,6 +99,7 @@ export class AntiEntropyService {
     const peers = this.membership.placementMembers().filter((m) => m.id !== this.self.id && m.status === 'up');
     let failures = 0;
     for (const peer of peers) {
+      if (this.state.stopping) break; // SIGTERM: the next start compares again
       const shared = owned.filter((p) => this.placement.isOwner(p, peer.id));
       if (shared.length === 0) continue;
       try {

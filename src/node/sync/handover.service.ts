@@ -4,6 +4,7 @@ import { NodeIdentity } from '../identity/node-identity.js';
 import { PlacementService } from '../placement/placement.service.js';
 import { DeliveryService } from '../replication/delivery.service.js';
 import type { Entry } from '../storage/entry.js';
+import { NodeStateService } from '../state/node-state.service.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 
 /** Keys asked about in one versions request. */
@@ -24,6 +25,7 @@ export class HandoverService {
     private readonly store: LocalStoreService,
     private readonly placement: PlacementService,
     private readonly delivery: DeliveryService,
+    private readonly state: NodeStateService,
     metrics: MetricsService,
   ) {
     this.handedOver = metrics.counter({ name: 'shoal_handover_dropped_total', help: 'entries dropped after every owner confirmed them (rebalancing, handoff)' });
@@ -36,10 +38,13 @@ export class HandoverService {
     let dropped = 0;
     let backlog = 0;
     for (const p of [...this.store.heldPartitions()]) {
+      // Stopping (SIGTERM): the rest waits for the next start — nothing is dropped before its owners confirmed it,
+      // so a pass cut short loses nothing, and shutdown stays within the grace period.
+      if (this.state.stopping) break;
       if (this.placement.isOwner(p)) continue;
       const entries = [...this.store.scanPartition(p)];
       backlog += entries.length;
-      for (let i = 0; i < entries.length; i += BATCH) dropped += await this.handOver(p, entries.slice(i, i + BATCH));
+      for (let i = 0; i < entries.length && !this.state.stopping; i += BATCH) dropped += await this.handOver(p, entries.slice(i, i + BATCH));
     }
     this.backlog = backlog - dropped;
     return dropped;
@@ -51,7 +56,7 @@ export class HandoverService {
     const confirmed = new Map<string, number>();
     for (const owner of owners) {
       if (owner.status !== 'up') continue;
-      for (const e of await this.delivery.deliverMissing(owner, entries)) confirmed.set(e.key, (confirmed.get(e.key) ?? 0) + 1);
+      for (const e of await this.delivery.deliverMissing(owner, entries, 'handover')) confirmed.set(e.key, (confirmed.get(e.key) ?? 0) + 1);
     }
     let dropped = 0;
     for (const e of entries) {

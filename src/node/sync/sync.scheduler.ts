@@ -1,14 +1,19 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
+import { ClientLoadService } from '../../common/metrics/client-load.service.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import { SyncService } from './sync.service.js';
 
 /** Longest wait after failed rounds (exponential backoff from SYNC_INTERVAL_MS). */
 const MAX_BACKOFF_MS = 5 * 60_000;
+/** A round due while clients are served is put off in steps of this, by at most a fifth of the interval. */
+const DEFER_STEP_MS = 250;
 
 /**
  * Triggers sync rounds every SYNC_INTERVAL_MS, jittered ±20 % so that nodes do not all sync at once; a recovering
- * node starts at once. Rounds never overlap (the service serialises them); failures back off.
+ * node starts at once. Rounds never overlap (the service serialises them); failures back off. A round that falls due
+ * while clients are being served waits for a quiet moment, by at most a fifth of the interval (a recovering node
+ * never waits: it must catch up before it serves).
  */
 @Injectable()
 export class SyncScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -16,11 +21,13 @@ export class SyncScheduler implements OnApplicationBootstrap, BeforeApplicationS
   private timer?: NodeJS.Timeout;
   private failures = 0;
   private stopped = false;
+  private deferredMs = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: NodeConfig,
     private readonly sync: SyncService,
     private readonly state: NodeStateService,
+    private readonly load: ClientLoadService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -41,6 +48,12 @@ export class SyncScheduler implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   private async tick(): Promise<void> {
+    if (!this.state.recovering && this.load.busy() && this.deferredMs < this.config.syncIntervalMs / 5) {
+      this.deferredMs += DEFER_STEP_MS;
+      this.schedule(DEFER_STEP_MS);
+      return;
+    }
+    this.deferredMs = 0;
     try {
       await this.sync.runRound();
       this.failures = 0;

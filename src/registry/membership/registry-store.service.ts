@@ -4,9 +4,11 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { APP_CONFIG, type RegistryConfig } from '../../config/app-config.js';
 import { ShoalError } from '../../common/errors.js';
 import { atomicWriteFile } from '../../common/fs/atomic-write.js';
-import type { ClusterSummaryDto, HeartbeatDto, MembershipDto, NodeRecordDto, NodeStatus, RegisterNodeDto } from '../../common/protocol/membership.dto.js';
+import { NODE_STATUSES, type ClusterSummaryDto, type HeartbeatDto, type MembershipDto, type NodeRecordDto, type NodeStatus, type RegisterNodeDto } from '../../common/protocol/membership.dto.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { livenessOf } from './liveness.js';
+import { statusOf, type Lifecycle } from './liveness.js';
+import { decommissionView, type StoredDecommission } from './decommission.js';
+import { addSample, estimateClockOffset, filterOffset, isClockSkewed, type ClockSample } from '../../common/protocol/clock-offset.js';
 
 interface StoredNode {
   id: string;
@@ -18,6 +20,13 @@ interface StoredNode {
   files: number;
   registeredAt: number;
   lastHeartbeatAt: number;
+  /** Set by the node's stop notice (SIGTERM), cleared by its next heartbeat or registration. */
+  stoppedAt?: number;
+  /** A planned removal; kept across the node's restarts and the registry's. */
+  decommission?: StoredDecommission;
+  /** this registry's clock minus the node's, from the recent heartbeats that carried the node's clock */
+  clockOffsetMs?: number;
+  clockSamples?: ClockSample[];
 }
 
 interface StoredState {
@@ -64,6 +73,35 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
       },
     });
     metrics.gauge({ name: 'shoal_registry_epoch', help: 'membership epoch', collect() { this.set(epoch()); } });
+    const leaving = () => [...this.nodes.values()].filter((n) => n.decommission && n.decommission.leftAt === undefined);
+    metrics.gauge({
+      name: 'shoal_registry_decommission_bytes_left',
+      help: 'bytes a leaving node has not yet handed over, as it last reported',
+      labelNames: ['node'],
+      collect() {
+        this.reset();
+        for (const n of leaving()) this.set({ node: n.id }, n.decommission?.bytesLeft ?? 0);
+      },
+    });
+    metrics.gauge({
+      name: 'shoal_registry_decommission_partitions_left',
+      help: 'partitions a leaving node still holds, as it last reported',
+      labelNames: ['node'],
+      collect() {
+        this.reset();
+        for (const n of leaving()) this.set({ node: n.id }, n.decommission?.partitionsLeft ?? 0);
+      },
+    });
+    const offsets = () => [...this.nodes.values()];
+    metrics.gauge({
+      name: 'shoal_clock_offset_seconds',
+      help: 'this registry\'s clock minus the node\'s, by node (positive: the node is behind)',
+      labelNames: ['node'],
+      collect() {
+        this.reset();
+        for (const n of offsets()) if (n.clockOffsetMs !== undefined) this.set({ node: n.id }, n.clockOffsetMs / 1000);
+      },
+    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -103,9 +141,12 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
       files: prev?.files ?? 0,
       registeredAt: prev?.registeredAt ?? now,
       lastHeartbeatAt: now,
+      // A restart ends a stop but not a decommission: a leaving node goes on handing over where it left off.
+      ...(prev?.decommission ? { decommission: prev.decommission } : {}),
     });
-    if (!prev || prev.url !== dto.url || this.statuses.get(dto.id) !== 'up') this.epoch++;
-    this.statuses.set(dto.id, 'up');
+    const status = this.statusOfNode(this.nodes.get(dto.id)!, now);
+    if (!prev || prev.url !== dto.url || this.statuses.get(dto.id) !== status) this.epoch++;
+    this.statuses.set(dto.id, status);
     this.logger.log({ nodeId: dto.id, url: dto.url, rejoined: Boolean(prev) }, 'node registered');
     await this.persist();
     return this.membership();
@@ -118,17 +159,96 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     node.freeBytes = dto.freeBytes;
     node.files = dto.files;
     node.usedBytes = dto.usedBytes ?? node.usedBytes;
-    if (this.statuses.get(id) !== 'up') {
-      this.statuses.set(id, 'up');
-      this.epoch++;
-      this.logger.log({ nodeId: id }, 'node is up again');
+    node.stoppedAt = undefined;
+    if (dto.wallClockMs !== undefined) {
+      const raw = node.lastHeartbeatAt - dto.wallClockMs;
+      node.clockSamples = addSample(node.clockSamples, { raw, estimate: estimateClockOffset(node.lastHeartbeatAt, dto.wallClockMs, dto.rttMs) });
+      this.judgeClock(node, filterOffset(node.clockSamples));
     }
-    this.schedulePersist();
+    const progressed = this.recordDrain(node, dto);
+    const status = this.statusOfNode(node, node.lastHeartbeatAt);
+    if (this.statuses.get(id) !== status) {
+      this.statuses.set(id, status);
+      this.epoch++;
+      this.logger.log({ nodeId: id, status }, status === 'up' ? 'node is up again' : 'node status changed');
+    }
+    if (progressed === 'left') void this.persist().catch((err: unknown) => this.logger.error({ err }, 'could not persist the membership list'));
+    else this.schedulePersist();
     return this.membership();
   }
 
+  /** Logs when a node's clock leaves (or comes back within) MAX_CLOCK_SKEW_MS. */
+  private judgeClock(node: StoredNode, offsetMs: number | undefined): void {
+    if (offsetMs === undefined) return;
+    const before = isClockSkewed(node.clockOffsetMs, this.config.maxClockSkewMs);
+    node.clockOffsetMs = offsetMs;
+    const now = isClockSkewed(offsetMs, this.config.maxClockSkewMs);
+    if (now && !before) this.logger.warn({ nodeId: node.id, clockOffsetMs: offsetMs, maxClockSkewMs: this.config.maxClockSkewMs }, 'node clock is off; it stops coordinating writes');
+    else if (before && !now) this.logger.log({ nodeId: node.id, clockOffsetMs: offsetMs }, 'node clock is back within bounds');
+  }
+
+  /**
+   * A stopping node's last word (SIGTERM): `stopped` at once, so peers hint instead of waiting for NODE_TTL_MS. It keeps
+   * its place in the placement; its next heartbeat or registration makes it `up` again.
+   */
+  async stop(id: string): Promise<void> {
+    const node = this.find(id);
+    node.stoppedAt = Date.now();
+    this.sweep();
+    this.logger.log({ nodeId: id }, 'node stopped (it keeps its place in the placement)');
+    await this.persist();
+  }
+
+  /** Starts a planned removal (DESIGN §3 Lifecycle): the node turns `leaving`; idempotent while it is leaving. */
+  async decommission(id: string): Promise<NodeRecordDto> {
+    const node = this.find(id);
+    const status = this.statusOfNode(node, Date.now());
+    if (status === 'left') throw new ShoalError('CONFLICT', `node ${id} has already left`);
+    if (status === 'dead') throw new ShoalError('CONFLICT', `node ${id} is dead: its data is being re-replicated from the surviving copies; forget it with DELETE /v1/nodes/${id}`);
+    if (!node.decommission) {
+      node.decommission = { requestedAt: Date.now() };
+      this.logger.warn({ nodeId: id }, 'decommission started: the node leaves the placement and hands its partitions over');
+    }
+    this.sweep();
+    await this.persist();
+    return this.record(id);
+  }
+
+  /** Cancels a decommission still under way: the node is a full member again (what it handed over stays handed over). */
+  async cancelDecommission(id: string): Promise<NodeRecordDto> {
+    const node = this.find(id);
+    if (!node.decommission) throw new ShoalError('CONFLICT', `node ${id} is not being decommissioned`);
+    if (node.decommission.leftAt !== undefined) throw new ShoalError('CONFLICT', `node ${id} has already left; start it with an empty DATA_DIR to add it again`);
+    node.decommission = undefined;
+    this.logger.warn({ nodeId: id }, 'decommission cancelled');
+    this.sweep();
+    await this.persist();
+    return this.record(id);
+  }
+
+  /** Progress a leaving node reports in its heartbeats; `left` once nothing it held is unconfirmed. */
+  private recordDrain(node: StoredNode, dto: HeartbeatDto): 'left' | undefined {
+    const d = node.decommission;
+    if (!d || d.leftAt !== undefined || dto.entriesLeft === undefined) return undefined;
+    d.partitionsLeft = dto.partitionsLeft ?? d.partitionsLeft;
+    d.entriesLeft = dto.entriesLeft;
+    d.bytesLeft = dto.bytesLeft ?? d.bytesLeft;
+    if (dto.entriesLeft > 0) return undefined;
+    d.leftAt = Date.now();
+    this.logger.warn({ nodeId: node.id }, 'decommission complete: every entry the node held is confirmed on its owners; it has left');
+    return 'left';
+  }
+
+  /**
+   * Forgets a node. Only one that holds nothing the others lack: `left` (decommissioned) or `dead` (its data already
+   * re-replicated). Anything else may hold the only copy of a write, so it must be decommissioned first.
+   */
   async remove(id: string): Promise<void> {
-    if (!this.nodes.delete(id)) throw new ShoalError('NODE_NOT_FOUND', `node ${id} is not registered here`);
+    const status = this.statusOfNode(this.find(id), Date.now());
+    if (status !== 'left' && status !== 'dead') {
+      throw new ShoalError('NODE_HOLDS_DATA', `node ${id} is ${status} and may hold the only copies of some files; decommission it first (POST /v1/nodes/${id}/decommission) and forget it once it has left`);
+    }
+    this.nodes.delete(id);
     this.statuses.delete(id);
     this.epoch++;
     this.logger.log({ nodeId: id }, 'node left');
@@ -144,13 +264,15 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
         id: n.id,
         url: n.url,
         ...(n.zone ? { zone: n.zone } : {}),
-        status: livenessOf(n.lastHeartbeatAt, now, this.config.nodeTtlMs, this.config.nodeDeadMs),
+        status: this.statusOfNode(n, now),
+        ...(n.decommission ? { decommission: decommissionView(n.decommission) } : {}),
         lastHeartbeatAt: new Date(n.lastHeartbeatAt).toISOString(),
         registeredAt: new Date(n.registeredAt).toISOString(),
         capacityBytes: n.capacityBytes,
         freeBytes: n.freeBytes,
         usedBytes: n.usedBytes,
         files: n.files,
+        ...(n.clockOffsetMs !== undefined ? { clockOffsetMs: n.clockOffsetMs, clockSkewed: isClockSkewed(n.clockOffsetMs, this.config.maxClockSkewMs) } : {}),
       }));
     return { epoch: this.epoch, partitionBits: this.partitionBits, nodes };
   }
@@ -168,6 +290,24 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     };
   }
 
+  private find(id: string): StoredNode {
+    const node = this.nodes.get(id);
+    if (!node) throw new ShoalError('NODE_NOT_FOUND', `node ${id} is not registered here`);
+    return node;
+  }
+
+  private record(id: string): NodeRecordDto {
+    return this.membership().nodes.find((n) => n.id === id)!;
+  }
+
+  private statusOfNode(n: StoredNode, now: number): NodeStatus {
+    const lifecycle: Lifecycle = {
+      stopped: n.stoppedAt !== undefined,
+      ...(n.decommission ? { decommission: n.decommission.leftAt === undefined ? 'leaving' : 'left' } : {}),
+    };
+    return statusOf(n.lastHeartbeatAt, now, this.config.nodeTtlMs, this.config.nodeDeadMs, lifecycle);
+  }
+
   private liveCount(): number {
     return this.membership().nodes.filter((n) => n.status !== 'dead').length;
   }
@@ -176,7 +316,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
   private sweep(): void {
     const now = Date.now();
     for (const n of this.nodes.values()) {
-      const status = livenessOf(n.lastHeartbeatAt, now, this.config.nodeTtlMs, this.config.nodeDeadMs);
+      const status = this.statusOfNode(n, now);
       const before = this.statuses.get(n.id);
       if (before !== status) {
         this.statuses.set(n.id, status);
@@ -221,7 +361,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
 }
 
 function countByStatus(nodes: NodeRecordDto[]): Record<NodeStatus, number> {
-  const counts: Record<NodeStatus, number> = { up: 0, down: 0, dead: 0 };
+  const counts = Object.fromEntries(NODE_STATUSES.map((s) => [s, 0])) as Record<NodeStatus, number>;
   for (const n of nodes) counts[n.status]++;
   return counts;
 }

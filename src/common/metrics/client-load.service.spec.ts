@@ -1,0 +1,44 @@
+import { ClientLoadService } from './client-load.service.js';
+import { MetricsService } from './metrics.service.js';
+
+describe('ClientLoadService', () => {
+  let load: ClientLoadService;
+  let metrics: MetricsService;
+  beforeEach(() => {
+    metrics = new MetricsService();
+    load = new ClientLoadService(metrics);
+  });
+  afterEach(() => load.onModuleDestroy());
+
+  it('is busy exactly while requests are in flight', async () => {
+    expect(load.busy()).toBe(false);
+    const a = load.begin('/v1/files/a');
+    const b = load.begin('/internal/entries/x');
+    expect(load.busy()).toBe(true);
+    a?.();
+    expect(load.busy()).toBe(true);
+    b?.();
+    expect(load.busy()).toBe(false);
+    expect(await metrics.registry.getSingleMetricAsString('shoal_requests_in_flight')).toMatch(/shoal_requests_in_flight 0/);
+  });
+
+  it('does not count probes and scrapes as load', () => {
+    expect(load.begin('/health/ready')).toBeUndefined();
+    expect(load.begin('/metrics')).toBeUndefined();
+    expect(load.busy()).toBe(false);
+  });
+
+  it('counts a blocked event loop as busy', async () => {
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      // block the loop for longer than the lag limit
+    }
+    // the stall is read at the end of the current half-second window
+    let seen = false;
+    for (let i = 0; i < 60 && !seen; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      seen = load.busy();
+    }
+    expect(seen).toBe(true);
+  });
+});

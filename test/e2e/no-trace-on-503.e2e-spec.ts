@@ -1,0 +1,138 @@
+import http from 'node:http';
+import { requestJson } from '../support/http.js';
+import { NetLab, type NetHost } from '../support/netns.js';
+import { pollUntil, sleep } from '../support/poll-until.js';
+import type { ShoalProcess } from '../support/processes.js';
+import { type Cluster, startCluster } from '../support/start-cluster.js';
+import { withLogs } from '../support/with-logs.js';
+
+/**
+ * DESIGN §3 Upload: a 503 leaves nothing behind. The coordinator commits its own copy (and writes hints) only once the
+ * remote acknowledgements in hand make W with it; when W is out of reach it aborts every leg before any owner
+ * commits. Two real failures: an owner killed with SIGKILL in the middle of the body, and a coordinator cut off from
+ * its peers by a real network partition (network namespaces and iptables DROP rules; see test/support/netns.ts).
+ */
+
+interface Listing {
+  items: { key: string; version: string }[];
+}
+
+async function localVersion(node: ShoalProcess, key: string): Promise<string | undefined> {
+  const { body } = await requestJson<Listing>(`${node.url}/v1/files?local=true&prefix=${encodeURIComponent(key)}`);
+  return body.items.find((i) => i.key === key)?.version;
+}
+
+describe('an owner killed in the middle of the body', () => {
+  let cluster: Cluster | undefined;
+
+  beforeAll(async () => {
+    // W = N = 3: losing any owner mid-body makes W impossible. A quick sync so a surviving copy would show.
+    cluster = await startCluster({ nodes: 3, nodeEnv: { REPLICATION_FACTOR: '3', WRITE_QUORUM: '3', READ_QUORUM: '1', SYNC_INTERVAL_MS: '1000' } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('→ 503 with Retry-After, and the write never appears anywhere, also after the owner is back', withLogs(() => cluster, async () => {
+    const [coordinator, survivor, victim] = cluster!.nodes;
+    const key = 'killed-mid-body';
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    const reply = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+      const req = http.request(`${coordinator.url}/v1/files/${key}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      void (async () => {
+        for (let i = 0; i < 8; i++) {
+          req.write(chunk);
+          await sleep(50);
+        }
+        victim.kill('SIGKILL');
+        await victim.waitExit();
+        for (let i = 0; i < 8; i++) {
+          if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+          await sleep(50);
+        }
+        req.end();
+      })().catch(reject);
+    });
+    const res = await reply;
+    expect(res.status).toBe(503);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.headers['retry-after']).toBeDefined();
+    const problem = JSON.parse(res.body) as { code: string; indeterminate?: boolean };
+    expect(problem.code).toBe('INSUFFICIENT_REPLICAS');
+    expect(problem.indeterminate).toBe(false);
+    expect(await localVersion(coordinator, key)).toBeUndefined();
+    expect(await localVersion(survivor, key)).toBeUndefined();
+
+    await victim.restart();
+    await cluster!.waitForMembership();
+    await sleep(4000); // several sync rounds and hint deliveries
+    for (const n of cluster!.nodes) {
+      expect(await localVersion(n, key)).toBeUndefined();
+      expect((await fetch(`${n.url}/v1/files/${key}`)).status).toBe(404);
+    }
+    const info = await requestJson<{ handoffPending: number }>(`${coordinator.url}/v1/node`);
+    expect(info.body.handoffPending).toBe(0);
+  }), 60_000);
+});
+
+/** Real partitions need root and a kernel that allows network namespaces; elsewhere this part is skipped, saying so. */
+const netnsOk = await NetLab.available();
+if (!netnsOk) process.stderr.write('no-trace-on-503: network namespaces unavailable here (not root?); the partition test is skipped\n');
+const describeNetns = netnsOk ? describe : describe.skip;
+
+describeNetns('a coordinator partitioned from its peers (network namespaces, iptables DROP)', () => {
+  let lab: NetLab | undefined;
+  let cluster: Cluster | undefined;
+  const hosts: NetHost[] = [];
+
+  beforeAll(async () => {
+    lab = await NetLab.create();
+    for (let i = 0; i < 3; i++) hosts.push(await lab.addHost());
+    cluster = await startCluster({
+      nodes: 3,
+      registryHost: lab.gateway,
+      nodeHost: (i) => ({ host: hosts[i - 1].ip, wrap: hosts[i - 1].wrap }),
+      nodeEnv: { REPLICATION_FACTOR: '3', WRITE_QUORUM: '2', READ_QUORUM: '2', SYNC_INTERVAL_MS: '1000' },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+    await lab?.destroy();
+  });
+
+  it('refuses a write within seconds with 503, and after healing the earlier acknowledged value is everywhere', withLogs(() => cluster, async () => {
+    const [isolated, majority] = cluster!.nodes;
+    const key = 'partitioned';
+    const first = await fetch(`${majority.url}/v1/files/${key}`, { method: 'PUT', body: 'majority' });
+    expect(first.status).toBe(201);
+    const acked = ((await first.json()) as { version: string }).version;
+
+    await lab!.isolate(hosts[0]);
+    const started = Date.now();
+    const refused = await fetch(`${isolated.url}/v1/files/${key}`, { method: 'PUT', body: 'isolated', signal: AbortSignal.timeout(20_000) });
+    const tookMs = Date.now() - started;
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBeDefined();
+    expect(((await refused.json()) as { code: string }).code).toBe('INSUFFICIENT_REPLICAS');
+    expect(tookMs).toBeLessThan(5000);
+    // A delete through the isolated node is refused the same way.
+    expect((await fetch(`${isolated.url}/v1/files/${key}`, { method: 'DELETE', signal: AbortSignal.timeout(20_000) })).status).toBe(503);
+
+    await lab!.heal(hosts[0]);
+    await sleep(3000); // sync rounds and hint deliveries, had anything been left behind
+    await pollUntil(async () => {
+      for (const n of cluster!.nodes) {
+        const r = await fetch(`${n.url}/v1/files/${key}`);
+        expect(r.status).toBe(200);
+        expect(await r.text()).toBe('majority');
+        expect(await localVersion(n, key)).toBe(acked);
+      }
+    }, { timeoutMs: 15_000 });
+  }), 60_000);
+});

@@ -77,6 +77,10 @@ try {
   const same = crypto.createHash('sha256').update(fs.readFileSync(back)).digest('hex') === large.sha256;
   fs.rmSync(back);
   results.s3 = { putMiBps: +(largeMib / up.seconds).toFixed(1), getMiBps: +(largeMib / down.seconds).toFixed(1), sameBytes: same };
+  // The same object through curl (a presigned URL): the server's S3 read path without the Python client's cost.
+  const presigned = (await run('aws', ['--endpoint-url', s3, 's3', 'presign', 's3://bench/s3.bin'])).stdout.trim();
+  const curlS3 = await curlGet(large, presigned, work);
+  results.s3.curlGetMiBps = curlS3.ok ? curlS3.mibPerSec : NaN;
   const metrics = await (await fetch(`${v1}/metrics`)).text();
   const metric = (name) => Number(new RegExp(`^${name}\\{operation="CompleteMultipartUpload"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
   results.complete = { seconds: +(metric('shoal_s3_request_duration_seconds_sum') / metric('shoal_s3_request_duration_seconds_count')).toFixed(3), parts: Math.ceil(largeMib / 8) };
@@ -110,6 +114,7 @@ try {
     `|---|--:|--:|--:|`,
     `| PUT ${largeMib} MiB (curl -T vs aws s3 cp, multipart 8 MiB parts) MiB/s | ${results.v1.putMiBps} | ${results.s3.putMiBps} | ${pct(results.s3.putMiBps, results.v1.putMiBps)} |`,
     `| GET ${largeMib} MiB (curl vs aws s3 cp) MiB/s | ${results.v1.getMiBps} | ${results.s3.getMiBps} | ${pct(results.s3.getMiBps, results.v1.getMiBps)} |`,
+    `| GET ${largeMib} MiB, both with curl (S3: presigned URL) MiB/s | ${results.v1.getMiBps} | ${results.s3.curlGetMiBps} | ${pct(results.s3.curlGetMiBps, results.v1.getMiBps)} |`,
     `| 4 KiB PUT req/s (c=${concurrency}) | ${results.smallV1.put} | ${results.smallS3.put} | ${pct(results.smallS3.put, results.smallV1.put)} |`,
     `| 4 KiB GET req/s (c=${concurrency}) | ${results.smallV1.get} | ${results.smallS3.get} | ${pct(results.smallS3.get, results.smallV1.get)} |`,
     '',

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { REPO_ROOT } from '../support/processes.js';
 import { runTool, S3_KEY, startS3Cluster, type S3Cluster, type ToolRun } from '../support/s3-cluster.js';
 
 /**
@@ -58,6 +59,10 @@ describe('S3 API with real clients', () => {
       expect(await v1.text()).toBe('hello from the aws cli\n');
       const listed = (await (await fetch(`${s3.cluster.nodes[0].url}/v1/files?prefix=cli/`)).json()) as { items: { key: string }[] };
       expect(listed.items.map((i) => i.key)).toEqual(['cli/docs/small.txt']);
+      // …and through the shoal CLI.
+      const shoal = (args: string[]) => runTool(process.execPath, [path.join(REPO_ROOT, 'bin', 'shoal.js'), ...args], { home: s3.home, env: { SHOAL_URL: s3.cluster.nodes[1].url } });
+      expect(ok(await shoal(['get', 'cli/docs/small.txt', '-']), 'shoal get')).toBe('hello from the aws cli\n');
+      expect(ok(await shoal(['ls', 'cli/']), 'shoal ls')).toContain('cli/docs/small.txt');
       // The bucket record is not a /v1 file.
       const all = (await (await fetch(`${s3.cluster.nodes[0].url}/v1/files`)).json()) as { items: { key: string }[] };
       expect(all.items.some((i) => i.key.startsWith('.shoal-s3/'))).toBe(false);
@@ -185,5 +190,22 @@ describe('S3 API with real clients', () => {
       expect((await s3cmd(['ls', 's3://s3cmd/'])).trim()).toBe('');
       await s3cmd(['rb', 's3://s3cmd']);
     }, 120_000);
+
+    it('also with Signature V2 (signature_v2 = True)', async () => {
+      const host = s3.endpoints[0].replace('http://', '');
+      const v2 = path.join(s3.home, '.s3cfg-v2');
+      await writeFile(v2, `[default]\naccess_key = ${S3_KEY.id}\nsecret_key = ${S3_KEY.secret}\nhost_base = ${host}\nhost_bucket = ${host}\nuse_https = False\nsignature_v2 = True\n`);
+      const run = async (args: string[]) => ok(await runTool('s3cmd', ['-c', v2, ...args], { home: s3.home, timeoutMs: 60_000 }), `s3cmd (V2) ${args[0]}`);
+      await run(['mb', 's3://s3cmd-v2']);
+      const file = path.join(work, 'v2.txt');
+      await writeFile(file, 'signed the old way');
+      await run(['put', file, 's3://s3cmd-v2/v2 é+.txt']);
+      expect(await run(['ls', 's3://s3cmd-v2/'])).toContain('s3://s3cmd-v2/v2 é+.txt');
+      const out = path.join(work, 'v2.out');
+      await run(['get', '--force', 's3://s3cmd-v2/v2 é+.txt', out]);
+      expect(await readFile(out, 'utf8')).toBe('signed the old way');
+      await run(['del', 's3://s3cmd-v2/v2 é+.txt']);
+      await run(['rb', 's3://s3cmd-v2']);
+    }, 60_000);
   });
 });

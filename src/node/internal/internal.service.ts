@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { ShoalError } from '../../common/errors.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { validateKey } from '../storage/keys.js';
+import { MAX_STORED_KEY_BYTES, validateKey } from '../storage/keys.js';
 import { versionTime, type Version } from '../storage/hlc.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
@@ -35,7 +35,8 @@ export class InternalService {
    * A recovering node answers nothing: it may not yet hold a write it was away for, and its word must not count.
    */
   fence(key: string, version: Version): { held: Version | null } {
-    validateKey(key);
+    // Stored keys may be longer than /v1 keys (an S3 object `bucket/key`): the same bound as checkEntry's.
+    validateKey(key, MAX_STORED_KEY_BYTES);
     this.state.assertNotRecovering();
     this.noteVersion(version, 'fence');
     this.store.clock.observe(version);

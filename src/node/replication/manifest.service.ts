@@ -13,6 +13,8 @@ import { CoordinatorService } from './coordinator.service.js';
 export const MANIFEST_META = 'x-shoal-manifest';
 /** A manifest document is small (one line per part); anything larger is not one. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Manifests kept parsed, by SHA-256: content-addressed, so never stale (ranged reads of one object reuse it). */
+const CACHE_ENTRIES = 256;
 
 /** One piece of a manifest: the entry that holds it, by key, and the content it must have. */
 export interface ManifestPart {
@@ -48,14 +50,20 @@ export function encodeManifest(parts: ManifestPart[]): Buffer {
  */
 @Injectable()
 export class ManifestService {
+  private readonly cache = new Map<string, Manifest>();
+
   constructor(private readonly coordinator: CoordinatorService) {}
 
   async read(entry: Entry, holders: Member[]): Promise<Manifest> {
+    const cached = this.cache.get(entry.sha256);
+    if (cached) return cached;
     if (entry.size > MAX_MANIFEST_BYTES) throw new ShoalError('INTERNAL', `manifest of "${entry.key}" is too large`);
     const chunks: Buffer[] = [];
     for await (const c of await this.coordinator.open(entry, holders)) chunks.push(c as Buffer);
     const m = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Manifest;
     if (!Array.isArray(m.parts) || m.size !== contentSize(entry)) throw new ShoalError('INTERNAL', `manifest of "${entry.key}" does not describe its content`);
+    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(entry.sha256, m);
     return m;
   }
 

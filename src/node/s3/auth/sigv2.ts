@@ -36,10 +36,25 @@ export function signV2(secret: string, toSign: string): string {
   return createHmac('sha1', secret).update(toSign, 'utf8').digest('base64');
 }
 
-export function checkV2(secret: string, toSign: string, given: string): void {
-  const a = Buffer.from(signV2(secret, toSign));
-  const b = Buffer.from(given);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) {
-    throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+/**
+ * V2 signs `/bucket/key` even for virtual-host requests, and the bucket is not known before authentication: the
+ * path as sent, or with each leading part of a DNS Host name in front of it.
+ */
+export function v2Resources(rawPath: string, host: string | undefined): string[] {
+  const name = String(host ?? '').replace(/:\d+$/, '').toLowerCase();
+  const out = [rawPath];
+  if (name && !/^[\d.]+$/.test(name) && !name.startsWith('[')) {
+    const labels = name.split('.');
+    for (let n = 1; n < labels.length; n++) out.push(`/${labels.slice(0, n).join('.')}${rawPath}`);
   }
+  return out;
+}
+
+export function checkV2(secret: string, toSign: string[], given: string): void {
+  const b = Buffer.from(given);
+  for (const candidate of toSign) {
+    const a = Buffer.from(signV2(secret, candidate));
+    if (a.length === b.length && timingSafeEqual(a, b)) return;
+  }
+  throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
 }

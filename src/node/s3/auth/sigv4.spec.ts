@@ -60,6 +60,19 @@ describe('SigV4Verifier', () => {
     expect(ro.authenticate(getObject('f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41'), NOW).canWrite).toBe(false);
   });
 
+  it('accepts the V2 presigned URL example (virtual-host style), and refuses it expired or altered', () => {
+    const req = (sig: string) => ({
+      method: 'GET',
+      rawPath: '/photos/puppy.jpg',
+      query: parseQuery(`AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1175139620&Signature=${sig}`),
+      headers: { host: 'johnsmith.s3.amazonaws.com' },
+    });
+    const before = 1175139620 * 1000 - 60_000;
+    expect(verifier.authenticate(req('NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D'), before).payload).toEqual({ kind: 'unsigned' });
+    expect(codeOf(() => verifier.authenticate(req('NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D'), before + 120_000))).toBe('AccessDenied');
+    expect(codeOf(() => verifier.authenticate(req('NpgCjnDzrM%2BWFzoENXmpNDUsSn9%3D'), before))).toBe('SignatureDoesNotMatch');
+  });
+
   describe('aws-chunked (the streaming PUT example)', () => {
     const seed = '4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9';
     const req = {

@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { S3AccessKey } from '../../../config/app-config.js';
 import { S3Error } from '../s3-errors.js';
 import { canonicalQuery, canonicalUri, rawCanonicalUri, type QueryPair } from './canonical.js';
-import { checkV2, stringToSignV2 } from './sigv2.js';
+import { checkV2, stringToSignV2, v2Resources } from './sigv2.js';
 
 /** Requests further than this from the node's clock are refused (S3's own bound). */
 export const MAX_SKEW_MS = 15 * 60 * 1000;
@@ -145,7 +145,8 @@ export class SigV4Verifier {
     if (Number.isNaN(time)) throw new S3Error('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
     if (Math.abs(now - time) > MAX_SKEW_MS) throw new S3Error('RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
     const key = this.keyOf(credential.slice(0, colon));
-    checkV2(key.secret, stringToSignV2(req.method, req.rawPath, req.query, req.headers), credential.slice(colon + 1));
+    const candidates = v2Resources(req.rawPath, header(req.headers, 'host')).map((path) => stringToSignV2(req.method, path, req.query, req.headers));
+    checkV2(key.secret, candidates, credential.slice(colon + 1));
     return { accessKeyId: credential.slice(0, colon), canWrite: key.canWrite, payload: payloadMode(header(req.headers, 'x-amz-content-sha256')) };
   }
 
@@ -158,7 +159,8 @@ export class SigV4Verifier {
     if (!id || !expires || !signature || !/^\d+$/.test(expires)) throw new S3Error('AccessDenied', 'a V2 presigned URL needs AWSAccessKeyId, Expires and Signature');
     if (now > Number(expires) * 1000) throw new S3Error('AccessDenied', 'Request has expired', { Expires: new Date(Number(expires) * 1000).toISOString(), ServerTime: new Date(now).toISOString() });
     const key = this.keyOf(id);
-    checkV2(key.secret, stringToSignV2(req.method, req.rawPath, req.query, req.headers, expires), signature);
+    const candidates = v2Resources(req.rawPath, header(req.headers, 'host')).map((path) => stringToSignV2(req.method, path, req.query, req.headers, expires));
+    checkV2(key.secret, candidates, signature);
     return { accessKeyId: id, canWrite: key.canWrite, payload: { kind: 'unsigned' } };
   }
 

@@ -30,6 +30,7 @@ const USAGE = `usage: node scripts/chaos.mjs [--duration 10m] [--seed N] [--clie
                    namespaces, needs root), clock (nodes restarted under libfaketime, minutes to hours off)
   --skew-bound MS  MAX_CLOCK_SKEW_MS of the registries (default 500: skewed nodes refuse writes; raise it to
                    let them coordinate and test owner fencing)
+  --no-process-faults  only the nemeses: no node kills, pauses or registry restarts
   --no-faults      the same load without faults (a baseline)
 Build first (npm run build): the run uses dist/ as it is.`;
 
@@ -61,6 +62,7 @@ try {
       'no-faults': { type: 'boolean', default: false },
       graceful: { type: 'boolean', default: false },
       nemeses: { type: 'string', default: '' },
+      'no-process-faults': { type: 'boolean', default: false },
       'skew-bound': { type: 'string', default: '500' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -83,6 +85,7 @@ try {
     gracefulRestarts: values.graceful,
     nemeses: values.nemeses.split(',').map((n) => n.trim()).filter(Boolean),
     skewBound: Number(values['skew-bound']),
+    processFaults: !values['no-process-faults'],
   };
   for (const n of opts.nemeses) if (!['partition', 'clock'].includes(n)) throw new Error(`--nemeses: unknown nemesis ${n}`);
   for (const [name, v] of Object.entries({ seed: opts.seed, clients: opts.clients, keys: opts.keys, big: opts.bigWriteChance })) {
@@ -127,6 +130,7 @@ const report = await runChaos({
   faults: opts.faults,
   gracefulRestarts: opts.gracefulRestarts,
   nemeses: opts.nemeses,
+  processFaults: opts.processFaults,
   registryMaxClockSkewMs: opts.skewBound,
   logLevel: opts.logLevel,
   workDir: path.join(runDir, 'run'),

@@ -78,6 +78,8 @@ export interface ChaosOptions {
    * offsets of minutes to hours). See test/chaos/nemeses/.
    */
   nemeses?: NemesisName[];
+  /** The runner's own kill / pause / registry-restart schedule (default true); false leaves only the nemeses. */
+  processFaults?: boolean;
   /** MAX_CLOCK_SKEW_MS of the registries (default 500): raised, skewed nodes keep coordinating writes, so fencing is what is tested. */
   registryMaxClockSkewMs?: number;
 }
@@ -239,6 +241,7 @@ class ChaosRun {
       logLevel: 'warn',
       keepWorkDir: 'on-failure',
       nemeses: [],
+      processFaults: true,
       registryMaxClockSkewMs: 500,
       ...options,
     };
@@ -278,7 +281,9 @@ class ChaosRun {
         // allSettled: nothing is torn down while a client or the scheduler still runs.
         const settled = await Promise.allSettled([
           ...Array.from({ length: this.o.clients }, (_, i) => this.client(i, loadEnd)),
-          ...(this.o.faults ? [...(this.o.schedule ? [this.o.schedule.run(this.scheduleContext(), loadEnd)] : [this.nodeFaults(loadEnd), this.registryFaults(loadEnd)]), ...this.nemeses.map((n) => n.run(this.nemesisContext(), loadEnd))] : []),
+          ...(this.o.faults && this.o.schedule ? [this.o.schedule.run(this.scheduleContext(), loadEnd)] : []),
+          ...(this.o.faults && this.o.processFaults && !this.o.schedule ? [this.nodeFaults(loadEnd), this.registryFaults(loadEnd)] : []),
+          ...(this.o.faults ? this.nemeses.map((n) => n.run(this.nemesisContext(), loadEnd)) : []),
         ]);
         for (const s of settled) if (s.status === 'rejected') throw s.reason;
       } finally {

@@ -19,6 +19,7 @@ export class NetLab {
   private readonly prefix: string;
   private readonly hosts: NetHost[] = [];
   private readonly tag: string;
+  private static created = 0;
 
   private constructor(tag: string, subnet: string) {
     this.tag = tag;
@@ -41,10 +42,11 @@ export class NetLab {
     }
   }
 
-  /** A fresh bridge on a /24 chosen from the test's pid (10.100–199.x.0/24). */
+  /** A fresh bridge on a /24 chosen from the test's pid and a counter (10.100–199.x.0/24). */
   static async create(): Promise<NetLab> {
-    const tag = String(process.pid % 100000);
-    const subnet = `10.${100 + (process.pid % 100)}.${Math.floor(process.pid / 100) % 256}`;
+    const n = NetLab.created++;
+    const tag = `${process.pid % 100000}${n ? `x${n}` : ''}`;
+    const subnet = `10.${100 + (process.pid % 100)}.${(Math.floor(process.pid / 100) + n * 37) % 256}`;
     const lab = new NetLab(tag, subnet);
     await run('ip', ['link', 'add', lab.bridge, 'type', 'bridge']);
     await run('ip', ['addr', 'add', `${lab.gateway}/24`, 'dev', lab.bridge]);

@@ -22,6 +22,11 @@ async function localVersion(node: ShoalProcess, key: string): Promise<string | u
   return body.items.find((i) => i.key === key)?.version;
 }
 
+/** A coordinator caps N and W at the nodes it knows: wait until it has heard of every owner, up. */
+async function seesAllUp(node: ShoalProcess, n: number): Promise<void> {
+  await pollUntil(async () => (await requestJson<{ members: { status: string }[] }>(`${node.url}/v1/node`)).body.members.filter((m) => m.status === 'up').length === n, { timeoutMs: 15_000, message: `${node.name} does not see ${n} nodes up` });
+}
+
 describe('an owner killed in the middle of the body', () => {
   let cluster: Cluster | undefined;
 
@@ -36,6 +41,7 @@ describe('an owner killed in the middle of the body', () => {
 
   it('→ 503 with Retry-After, and the write never appears anywhere, also after the owner is back', withLogs(() => cluster, async () => {
     const [coordinator, survivor, victim] = cluster!.nodes;
+    await seesAllUp(coordinator, 3);
     const key = 'killed-mid-body';
     const chunk = Buffer.alloc(256 * 1024, 7);
     const reply = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
@@ -108,6 +114,7 @@ describeNetns('a coordinator partitioned from its peers (network namespaces, ipt
 
   it('refuses a write within seconds with 503, and after healing the earlier acknowledged value is everywhere', withLogs(() => cluster, async () => {
     const [isolated, majority] = cluster!.nodes;
+    for (const n of cluster!.nodes) await seesAllUp(n, 3);
     const key = 'partitioned';
     const first = await fetch(`${majority.url}/v1/files/${key}`, { method: 'PUT', body: 'majority' });
     expect(first.status).toBe(201);

@@ -99,8 +99,14 @@ describeBrowser(`browser (Chromium at ${CHROMIUM}; skipped when absent)`, () => 
 
   /** Clicks "Execute" and waits for the live response; returns its status and the body Swagger UI shows. */
   async function execute(op: Locator): Promise<{ status: string; body: string }> {
-    await op.locator('.execute').click();
     const live = op.locator('.responses-wrapper .live-responses-table');
+    // A second run of the same operation: clear the first answer, so the one read below is the new one.
+    const clear = op.locator('.btn-clear');
+    if (await clear.isVisible()) {
+      await clear.click();
+      await live.waitFor({ state: 'detached' });
+    }
+    await op.locator('.execute').click();
     const status = live.locator('tbody .response-col_status').first();
     await status.waitFor();
     const body = live.locator('tbody .response-col_description').first();

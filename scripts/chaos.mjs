@@ -25,7 +25,7 @@ const USAGE = `usage: node scripts/chaos.mjs [--duration 10m] [--seed N] [--clie
   --keep           keep the run directory even when there is no violation
   --keep-data      keep the nodes' and registries' data dirs too (KEEP_TEST_DATA=1); their paths are in report.json
   --log-level L    LOG_LEVEL of every process (default warn)
-  --graceful       also restart nodes gracefully (SIGTERM: the node leaves the membership, then rejoins)
+  --graceful       also restart nodes gracefully (SIGTERM: the node stops, keeping its place, then comes back)
   --nemeses LIST   extra nemeses, comma-separated: partition (real network partitions: nodes in network
                    namespaces, needs root), clock (nodes restarted under libfaketime, minutes to hours off)
   --skew-bound MS  MAX_CLOCK_SKEW_MS of the registries (default 500: skewed nodes refuse writes; raise it to

@@ -2,13 +2,14 @@
 # One image for both roles; the deployment sets ROLE (registry | node), see DESIGN.md §1.
 # Debian (glibc), not alpine: lmdb loads its prebuilt linux-x64 glibc binary from @lmdb/lmdb-linux-x64.
 
-# ---- build: all deps, compile TypeScript to dist/ ----
+# ---- build: all deps, compile TypeScript to dist/, bundle the server into dist/main.js (scripts/bundle.mjs) ----
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
+COPY scripts/bundle.mjs ./scripts/bundle.mjs
 RUN npm run build
 
 # ---- runtime: production deps only, non-root ----
@@ -31,6 +32,6 @@ VOLUME /data
 # 3000 = registry, 4000 = node (PORT defaults per role).
 EXPOSE 3000 4000 9000
 # node runs as PID 1, so SIGTERM reaches the app only through its own handler (Nest enableShutdownHooks);
-# a node needs it to leave gracefully (DELETE /v1/nodes/{id}) before the pod is killed.
+# a node needs it to stop cleanly (finish requests, flush, tell the registry it is stopping — not leaving).
 # The flags of src/tools/server-flags.ts (V8 sizes its young generation at start-up, so the app cannot set them itself).
 CMD ["node", "--max-semi-space-size=4", "dist/main.js"]

@@ -5,8 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
-import { makeTempDir, removeDir, machineInfo, MiB } from './lib/util.mjs';
+import { makeTempDir, removeDir, machineInfo, MiB, parseCli } from './lib/util.mjs';
 import { killAllSync } from './lib/proc.mjs';
 import { RssSampler } from './lib/rss.mjs';
 import { makeBodies, runLoad } from './lib/loadgen.mjs';
@@ -38,32 +37,23 @@ const HELP = `usage: node bench/run.mjs [options]
   --repo DIR           Shoal checkout whose dist/main.js is benchmarked (default: this one)
 Exit status 1 when a scenario failed (a skipped scenario or a missed target does not fail the run).`;
 
-let opts;
-try {
-  opts = parseArgs({
-    options: {
-      only: { type: 'string' },
-      'large-mib': { type: 'string', default: '1024' },
-      'small-count': { type: 'string', default: '4000' },
-      concurrency: { type: 'string', default: '16' },
-      'log-level': { type: 'string', default: 'warn' },
-      env: { type: 'string', multiple: true, default: [] },
-      'write-doc': { type: 'boolean', default: false },
-      doc: { type: 'string', default: path.join(REPO, 'docs', 'benchmarks.md') },
-      json: { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      repo: { type: 'string', default: REPO },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }).values;
-} catch (err) {
-  console.error(`${err.message}\n\n${HELP}`);
-  process.exit(2);
-}
-if (opts.help) {
-  console.log(HELP);
-  process.exit(0);
-}
+const opts = parseCli(
+  {
+    only: { type: 'string' },
+    'large-mib': { type: 'string', default: '1024' },
+    'small-count': { type: 'string', default: '4000' },
+    concurrency: { type: 'string', default: '16' },
+    'log-level': { type: 'string', default: 'warn' },
+    env: { type: 'string', multiple: true, default: [] },
+    'write-doc': { type: 'boolean', default: false },
+    doc: { type: 'string', default: path.join(REPO, 'docs', 'benchmarks.md') },
+    json: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    repo: { type: 'string', default: REPO },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  HELP,
+);
 const intOpt = (name, min, max) => {
   const v = Number(opts[name]);
   if (!Number.isInteger(v) || v < min || v > max) {

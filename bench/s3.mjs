@@ -3,7 +3,9 @@
 //   - a large file PUT and GET through `aws s3 cp` against the same through /v1 with curl,
 //   - the CompleteMultipartUpload time of that aws upload (from the node's own metric),
 //   - 4 KiB PutObject/GetObject req/s at 16 concurrent clients against /v1's.
-//   node bench/s3.mjs [--large-mib 1024] [--small-count 2000] [--concurrency 16]
+//   - the same PUT as one PutObject with curl --aws-sigv4 (the server's S3 write path without the Python client),
+//   - optionally the aws CLI with other s3 settings (--aws-variants 'max_concurrent_requests=4,multipart_chunksize=64MB;…').
+//   node bench/s3.mjs [--large-mib 1024] [--small-count 2000] [--concurrency 16] [--aws-variants …]
 // Everything runs on 127.0.0.1, every loop is bounded, and every process started here is stopped here.
 import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -21,6 +23,7 @@ const { values: opts } = parseArgs({
     'large-mib': { type: 'string', default: '1024' },
     'small-count': { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '16' },
+    'aws-variants': { type: 'string', default: '' },
   },
 });
 const largeMib = Number(opts['large-mib']);
@@ -81,6 +84,22 @@ try {
   const presigned = (await run('aws', ['--endpoint-url', s3, 's3', 'presign', 's3://bench/s3.bin'])).stdout.trim();
   const curlS3 = await curlGet(large, presigned, work);
   results.s3.curlGetMiBps = curlS3.ok ? curlS3.mibPerSec : NaN;
+  // One PutObject with curl: the server's streamed S3 write path against /v1's, the same client on both sides.
+  const curlS3Put = await curlPut(large, `${s3}/bench/curl.bin`, work, ['--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${keyId}:${secret}`, '-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD']);
+  results.s3.curlPutMiBps = curlS3Put.ok ? curlS3Put.mibPerSec : NaN;
+  if (!curlS3Put.ok) console.error(`curl PutObject: ${curlS3Put.note}`);
+  // The aws CLI with other transfer settings (written to its config file), to see what limits it.
+  results.variants = [];
+  for (const variant of opts['aws-variants'].split(';').filter(Boolean)) {
+    const settings = variant.split(',').map((kv) => kv.split('='));
+    fs.mkdirSync(path.join(home, '.aws'), { recursive: true });
+    fs.writeFileSync(path.join(home, '.aws', 'config'), `[default]\ns3 =\n${settings.map(([k, v]) => `  ${k} = ${v}\n`).join('')}`);
+    const vUp = await run('aws', ['--endpoint-url', s3, 's3', 'cp', large.path, 's3://bench/variant.bin', '--quiet']);
+    const vDown = await run('aws', ['--endpoint-url', s3, 's3', 'cp', 's3://bench/variant.bin', back, '--quiet']);
+    fs.rmSync(back);
+    results.variants.push({ variant, putMiBps: +(largeMib / vUp.seconds).toFixed(1), getMiBps: +(largeMib / vDown.seconds).toFixed(1) });
+  }
+  fs.rmSync(path.join(home, '.aws'), { recursive: true, force: true });
   const metrics = await (await fetch(`${v1}/metrics`)).text();
   const metric = (name) => Number(new RegExp(`^${name}\\{operation="CompleteMultipartUpload"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
   results.complete = { seconds: +(metric('shoal_s3_request_duration_seconds_sum') / metric('shoal_s3_request_duration_seconds_count')).toFixed(3), parts: Math.ceil(largeMib / 8) };
@@ -115,6 +134,11 @@ try {
     `| PUT ${largeMib} MiB (curl -T vs aws s3 cp, multipart 8 MiB parts) MiB/s | ${results.v1.putMiBps} | ${results.s3.putMiBps} | ${pct(results.s3.putMiBps, results.v1.putMiBps)} |`,
     `| GET ${largeMib} MiB (curl vs aws s3 cp) MiB/s | ${results.v1.getMiBps} | ${results.s3.getMiBps} | ${pct(results.s3.getMiBps, results.v1.getMiBps)} |`,
     `| GET ${largeMib} MiB, both with curl (S3: presigned URL) MiB/s | ${results.v1.getMiBps} | ${results.s3.curlGetMiBps} | ${pct(results.s3.curlGetMiBps, results.v1.getMiBps)} |`,
+    `| PUT ${largeMib} MiB, both with curl (S3: one PutObject, --aws-sigv4) MiB/s | ${results.v1.putMiBps} | ${results.s3.curlPutMiBps} | ${pct(results.s3.curlPutMiBps, results.v1.putMiBps)} |`,
+    ...results.variants.flatMap((v) => [
+      `| PUT ${largeMib} MiB, aws s3 cp with ${v.variant} MiB/s | ${results.v1.putMiBps} | ${v.putMiBps} | ${pct(v.putMiBps, results.v1.putMiBps)} |`,
+      `| GET ${largeMib} MiB, aws s3 cp with ${v.variant} MiB/s | ${results.v1.getMiBps} | ${v.getMiBps} | ${pct(v.getMiBps, results.v1.getMiBps)} |`,
+    ]),
     `| 4 KiB PUT req/s (c=${concurrency}) | ${results.smallV1.put} | ${results.smallS3.put} | ${pct(results.smallS3.put, results.smallV1.put)} |`,
     `| 4 KiB GET req/s (c=${concurrency}) | ${results.smallV1.get} | ${results.smallS3.get} | ${pct(results.smallS3.get, results.smallV1.get)} |`,
     '',

@@ -8,8 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { parseArgs } from 'node:util';
-import { makeTempDir, removeDir, machineInfo, sleep, percentile } from './lib/util.mjs';
+import { makeTempDir, removeDir, machineInfo, sleep, percentile, parseCli } from './lib/util.mjs';
 import { killAllSync } from './lib/proc.mjs';
 import { runLoad } from './lib/loadgen.mjs';
 import { startCluster, snapshotApp, nodeInfo, scrape, metricSum, CpuWindow, loadAvg } from './lib/cluster.mjs';
@@ -53,47 +52,38 @@ const HELP = `usage: node bench/sync.mjs [options]        (npm run bench:sync --
   --repo DIR             Shoal checkout whose dist/main.js is benchmarked (default: this one)
 Exit status 1 when a phase failed (a missed target does not fail the run).`;
 
-let opts;
-try {
-  opts = parseArgs({
-    options: {
-      only: { type: 'string', default: 'idle,converge' },
-      sizes: { type: 'string', default: '1000,10000,100000' },
-      'max-files': { type: 'string' },
-      'file-bytes': { type: 'string', default: '1024' },
-      'seed-above': { type: 'string' },
-      concurrency: { type: 'string', default: '32' },
-      'idle-interval-ms': { type: 'string', default: '1000' },
-      rounds: { type: 'string', default: '10' },
-      'settle-rounds': { type: 'string', default: '3' },
-      missing: { type: 'string', default: '10000' },
-      'base-files': { type: 'string', default: '1000' },
-      intervals: { type: 'string', default: 'default,5000' },
-      variants: { type: 'string', default: 'stop,kill' },
-      'heartbeat-ms': { type: 'string', default: '500' },
-      'ttl-ms': { type: 'string', default: '3000' },
-      'upload-deadline-s': { type: 'string', default: '900' },
-      'converge-timeout-s': { type: 'string', default: '300' },
-      'drain-timeout-s': { type: 'string', default: '60' },
-      env: { type: 'string', multiple: true, default: [] },
-      'log-level': { type: 'string', default: 'warn' },
-      'write-doc': { type: 'boolean', default: false },
-      doc: { type: 'string', default: path.join(REPO, 'docs', 'benchmarks.md') },
-      json: { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      'no-snapshot': { type: 'boolean', default: false },
-      repo: { type: 'string', default: REPO },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }).values;
-} catch (err) {
-  console.error(`${err.message}\n\n${HELP}`);
-  process.exit(2);
-}
-if (opts.help) {
-  console.log(HELP);
-  process.exit(0);
-}
+const opts = parseCli(
+  {
+    only: { type: 'string', default: 'idle,converge' },
+    sizes: { type: 'string', default: '1000,10000,100000' },
+    'max-files': { type: 'string' },
+    'file-bytes': { type: 'string', default: '1024' },
+    'seed-above': { type: 'string' },
+    concurrency: { type: 'string', default: '32' },
+    'idle-interval-ms': { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '10' },
+    'settle-rounds': { type: 'string', default: '3' },
+    missing: { type: 'string', default: '10000' },
+    'base-files': { type: 'string', default: '1000' },
+    intervals: { type: 'string', default: 'default,5000' },
+    variants: { type: 'string', default: 'stop,kill' },
+    'heartbeat-ms': { type: 'string', default: '500' },
+    'ttl-ms': { type: 'string', default: '3000' },
+    'upload-deadline-s': { type: 'string', default: '900' },
+    'converge-timeout-s': { type: 'string', default: '300' },
+    'drain-timeout-s': { type: 'string', default: '60' },
+    env: { type: 'string', multiple: true, default: [] },
+    'log-level': { type: 'string', default: 'warn' },
+    'write-doc': { type: 'boolean', default: false },
+    doc: { type: 'string', default: path.join(REPO, 'docs', 'benchmarks.md') },
+    json: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    'no-snapshot': { type: 'boolean', default: false },
+    repo: { type: 'string', default: REPO },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  HELP,
+);
 const die = (msg) => {
   console.error(msg);
   process.exit(2);

@@ -26,10 +26,13 @@ const USAGE = `usage: node scripts/chaos.mjs [--duration 10m] [--seed N] [--clie
   --keep-data      keep the nodes' and registries' data dirs too (KEEP_TEST_DATA=1); their paths are in report.json
   --log-level L    LOG_LEVEL of every process (default warn)
   --graceful       also restart nodes gracefully (SIGTERM: the node stops, keeping its place, then comes back)
-  --nemeses LIST   extra nemeses, comma-separated: partition (real network partitions: nodes in network
-                   namespaces, needs root), clock (nodes restarted under libfaketime, minutes to hours off)
+  --nemeses LIST   extra nemeses, comma-separated: partition (real network partitions, see --net), clock
+                   (nodes restarted under libfaketime, minutes to hours off)
   --skew-bound MS  MAX_CLOCK_SKEW_MS of the registries (default 500: skewed nodes refuse writes; raise it to
                    let them coordinate and test owner fencing)
+  --net M          how partitions cut the network: netns (network namespaces + iptables, needs root), proxy
+                   (a fault-injecting TCP proxy on 127.0.0.1 in front of every node and registry; also models
+                   delay and loss) or auto: netns where it works, else proxy (default: $CHAOS_NET, else auto)
   --no-process-faults  only the nemeses: no node kills, pauses or registry restarts
   --no-faults      the same load without faults (a baseline)
 Build first (npm run build): the run uses dist/ as it is.`;
@@ -64,6 +67,7 @@ try {
       nemeses: { type: 'string', default: '' },
       'no-process-faults': { type: 'boolean', default: false },
       'skew-bound': { type: 'string', default: '500' },
+      net: { type: 'string', default: process.env.CHAOS_NET || 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -86,7 +90,9 @@ try {
     nemeses: values.nemeses.split(',').map((n) => n.trim()).filter(Boolean),
     skewBound: Number(values['skew-bound']),
     processFaults: !values['no-process-faults'],
+    net: values.net,
   };
+  if (!['auto', 'netns', 'proxy'].includes(opts.net)) throw new Error(`--net: netns, proxy or auto, not ${opts.net}`);
   for (const n of opts.nemeses) if (!['partition', 'clock'].includes(n)) throw new Error(`--nemeses: unknown nemesis ${n}`);
   for (const [name, v] of Object.entries({ seed: opts.seed, clients: opts.clients, keys: opts.keys, big: opts.bigWriteChance })) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`--${name}: not a number: ${v}`);
@@ -120,7 +126,7 @@ const { runChaos, formatSummary } = await import(pathToFileURL(path.join(app, 't
 // Ctrl-C: the runner's processes are children of this one; the test support SIGKILLs them when it exits.
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
 
-console.log(`chaos: seed ${opts.seed}, ${opts.durationMs / 1000} s, ${opts.clients} clients, ${opts.keys} keys${opts.faults ? '' : ', no faults'}${opts.gracefulRestarts ? ', graceful restarts' : ''}${opts.nemeses.length ? `, nemeses ${opts.nemeses.join('+')}` : ''}; run directory ${runDir}`);
+console.log(`chaos: seed ${opts.seed}, ${opts.durationMs / 1000} s, ${opts.clients} clients, ${opts.keys} keys${opts.faults ? '' : ', no faults'}${opts.gracefulRestarts ? ', graceful restarts' : ''}${opts.nemeses.length ? `, nemeses ${opts.nemeses.join('+')}` : ''}${opts.nemeses.includes('partition') ? ` (net ${opts.net})` : ''}; run directory ${runDir}`);
 const report = await runChaos({
   durationMs: opts.durationMs,
   seed: opts.seed,
@@ -132,6 +138,7 @@ const report = await runChaos({
   nemeses: opts.nemeses,
   processFaults: opts.processFaults,
   registryMaxClockSkewMs: opts.skewBound,
+  net: opts.net,
   logLevel: opts.logLevel,
   workDir: path.join(runDir, 'run'),
   keepWorkDir: 'always',

@@ -1,21 +1,19 @@
 #!/usr/bin/env node
 // `npm run cluster`: a registry and N storage nodes on 127.0.0.1 for local use (DESIGN.md §5).
 // Each child's JSON log goes to DATA/logs/<name>.log; the terminal gets a short summary (warnings, errors, exits).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createWriteStream, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = path.join(ROOT, 'dist', 'main.js');
 const HOST = '127.0.0.1';
-const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 const TAIL_LINES = 20;
+const START_TIMEOUT_S = 20;
 
 const USAGE = `usage: npm run cluster -- [--nodes N] [--data DIR] [--registry-port PORT] [--base-port PORT] [--s3-base-port PORT]
   --nodes N              storage nodes to start (default 3)
@@ -25,12 +23,12 @@ const USAGE = `usage: npm run cluster -- [--nodes N] [--data DIR] [--registry-po
   --s3-base-port PORT    node i serves the S3 API on PORT+i (default 9000, so 9001..9000+N)
 Environment such as LOG_LEVEL, API_TOKENS or SYNC_INTERVAL_MS is passed to every process.`;
 
-/** Every child started, so that any way out of this script can stop them. */
+/** Every child started (ServerProcess, src/tools/cluster/server-process.ts), so that any way out of this script can stop them. */
 const children = [];
 let ready = false;
 let shuttingDown = false;
-/** The flags every server process starts with (src/tools/server-flags.ts), read from the build once it is fresh. */
-let serverFlags = [];
+/** The shared spawner (src/tools/cluster/), loaded from the build once it is fresh. */
+let spawner;
 
 main().catch((err) => {
   console.error(err);
@@ -40,7 +38,8 @@ main().catch((err) => {
 async function main() {
   const opts = parseOptions();
   buildIfStale();
-  serverFlags = (await import(path.join(ROOT, 'dist', 'tools', 'server-flags.js'))).SERVER_NODE_FLAGS;
+  const tools = (file) => import(pathToFileURL(path.join(ROOT, 'dist', 'tools', 'cluster', file)).href);
+  spawner = { ...(await tools('server-process.js')), ...(await tools('local-cluster.js')), ...(await tools('ports.js')) };
   mkdirSync(path.join(opts.dataDir, 'logs'), { recursive: true });
   const token = loadToken(opts.dataDir);
   const s3Key = loadS3Key(opts.dataDir);
@@ -55,33 +54,38 @@ async function main() {
   const n = opts.nodePorts.length;
   // Defaults that the user's environment may override; W+R>N holds for every N.
   const nodeDefaults = { REPLICATION_FACTOR: String(Math.min(3, n)), WRITE_QUORUM: String(Math.min(2, n)), READ_QUORUM: String(Math.min(2, n)) };
-  const fixed = { HOST, CLUSTER_TOKEN: token };
   // The generated key pair is the default; S3_ACCESS_KEYS from the shell replaces it.
   const s3Defaults = { S3_ACCESS_KEYS: `${s3Key.accessKeyId}:${s3Key.secret}` };
   // A NODE_ID from the shell would give every node the same identity; each node keeps its own in its data dir.
+  // What the user's environment sets overrides the defaults; HOST, CLUSTER_TOKEN, ROLE and the URLs stay fixed.
   const { NODE_ID: _shared, ...userEnv } = process.env;
 
   try {
-    const registry = startChild('registry', opts, opts.registryPort, { ...userEnv, ...fixed, ROLE: 'registry' });
+    const registry = startChild(spawner.registrySpec({ token, name: 'registry', port: opts.registryPort, dataDir: path.join(opts.dataDir, 'registry'), host: HOST, defaults: userEnv, launch: launch(opts) }));
     await waitLive(registry);
     const nodes = opts.nodePorts.map((port, i) =>
-      startChild(`node-${i + 1}`, opts, port, {
-        ...nodeDefaults,
-        ...s3Defaults,
-        ...userEnv,
-        ...fixed,
-        S3_PORT: String(opts.s3Ports[i]),
-        ROLE: 'node',
-        REGISTRY_URL: registryUrl,
-        ADVERTISE_URL: `http://${HOST}:${port}`,
-      }),
+      startChild(
+        spawner.nodeSpec({
+          token,
+          name: `node-${i + 1}`,
+          port,
+          dataDir: path.join(opts.dataDir, `node-${i + 1}`),
+          host: HOST,
+          registries: [{ url: registryUrl }],
+          defaults: { ...nodeDefaults, ...s3Defaults, ...userEnv },
+          env: { S3_PORT: String(opts.s3Ports[i]) },
+          launch: launch(opts),
+        }),
+      ),
     );
     await Promise.all(nodes.map(waitLive));
   } catch (err) {
-    if (!(err instanceof StartError)) throw err;
+    if (!(err instanceof spawner.StartError)) throw err;
     if (shuttingDown) return; // the signal handler is already stopping everything and will exit
-    console.error(`\n${err.message}. Last lines of ${err.child.logPath}:`);
-    for (const line of err.child.tail) console.error(`  ${line}`);
+    const child = err.proc;
+    const why = { exited: `stopped during start-up (${describeExit(await child.waitExit())})`, timeout: `did not answer GET ${child.url}/health/live within ${START_TIMEOUT_S} s`, interrupted: 'start-up interrupted' }[err.reason];
+    console.error(`\n${child.name} ${why}. Last lines of ${child.logFile}:`);
+    for (const line of child.logs().split('\n')) console.error(`  ${line}`);
     console.error('\nStopping the others.');
     await stopAll();
     process.exit(1);
@@ -178,52 +182,36 @@ function loadS3Key(dataDir) {
 /** Fails early: otherwise a cluster left running would answer our health checks in place of the new children. */
 async function assertPortsFree(ports) {
   const busy = [];
-  for (const port of ports) if (!(await portFree(port))) busy.push(port);
+  for (const port of ports) if (!(await spawner.portFree(port, HOST))) busy.push(port);
   if (busy.length) fail(`port ${busy.join(', ')} on ${HOST} is already in use (another cluster still running?); pick others with --registry-port / --base-port`);
 }
 
-function portFree(port) {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, HOST, () => server.close(() => resolve(true)));
-  });
-}
-
-function startChild(name, opts, port, env) {
-  const logPath = path.join(opts.dataDir, 'logs', `${name}.log`);
-  const log = createWriteStream(logPath);
-  const proc = spawn(process.execPath, [...serverFlags, MAIN], {
-    cwd: ROOT,
-    env: { ...env, PORT: String(port), DATA_DIR: path.join(opts.dataDir, name) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** How every child is launched: its log in DATA/logs/<name>.log, the last lines kept for a report, in its own group. */
+function launch(opts) {
+  return {
+    logDir: path.join(opts.dataDir, 'logs'),
+    tailLines: TAIL_LINES,
     // Own process group: a terminal Ctrl-C reaches only this script, which then stops the children with SIGTERM.
     detached: true,
-  });
-  const child = { name, url: `http://${HOST}:${port}`, proc, logPath, tail: [], exit: undefined };
-  child.exited = new Promise((resolve) => {
-    proc.once('error', (err) => finish(`could not start: ${err.message}`));
-    // 'close' rather than 'exit': it comes after the last output line, so the tail we print is complete.
-    proc.once('close', (code, signal) => finish(signal ? `killed by ${signal}` : `exit code ${code}`));
-    function finish(how) {
-      if (child.exit) return;
-      child.exit = how;
-      if (ready && !shuttingDown) reportDeath(child);
-      log.end(resolve); // flushed before this script may exit
-    }
-  });
-  for (const stream of [proc.stdout, proc.stderr]) {
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-      log.write(`${line}\n`);
-      child.tail.push(line);
-      if (child.tail.length > TAIL_LINES) child.tail.shift();
-      summarise(name, line);
-    });
-  }
+    startTimeoutMs: START_TIMEOUT_S * 1000,
+  };
+}
+
+function startChild(spec) {
+  writeFileSync(spec.logFile, ''); // a fresh log per start of the cluster
+  const child = new spawner.ServerProcess({ ...spec, hooks: { line: (line) => summarise(spec.name, line) } });
+  child.spawn();
   children.push(child);
-  const rel = path.relative(process.cwd(), logPath);
-  console.log(`started ${name.padEnd(9)} pid ${proc.pid} on ${child.url}  (log: ${rel.startsWith('..') ? logPath : rel})`);
+  void child.waitExit().then(() => {
+    if (ready && !shuttingDown) reportDeath(child);
+  });
+  const rel = path.relative(process.cwd(), child.logFile);
+  console.log(`started ${child.name.padEnd(9)} pid ${child.pid} on ${child.url}  (log: ${rel.startsWith('..') ? child.logFile : rel})`);
   return child;
+}
+
+function describeExit(exit) {
+  return exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
 }
 
 /** Shows warnings and errors from a child's JSON log as one readable line each. */
@@ -243,40 +231,16 @@ function summarise(name, line) {
 }
 
 function reportDeath(child) {
-  console.error(`\n${child.name} stopped unexpectedly (${child.exit}); the others keep running. Last lines of ${child.logPath}:`);
-  for (const line of child.tail.slice(-10)) console.error(`  ${line}`);
-  if (children.every((c) => c.exit)) {
+  console.error(`\n${child.name} stopped unexpectedly (${describeExit(child.exitInfo)}); the others keep running. Last lines of ${child.logFile}:`);
+  for (const line of child.logs().split('\n').slice(-10)) console.error(`  ${line}`);
+  if (children.every((c) => c.exitInfo)) {
     console.error('Every process has stopped.');
     process.exit(1);
   }
 }
 
-class StartError extends Error {
-  constructor(child, message) {
-    super(`${child.name} ${message}`);
-    this.child = child;
-  }
-}
-
-async function waitLive(child) {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!shuttingDown) {
-    if (child.exit) throw new StartError(child, `stopped during start-up (${child.exit})`);
-    if (await isLive(child.url)) return;
-    if (Date.now() > deadline) throw new StartError(child, `did not answer GET ${child.url}/health/live within ${START_TIMEOUT_MS / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new StartError(child, 'start-up interrupted');
-}
-
-async function isLive(url) {
-  try {
-    const res = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(1000) });
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false; // not listening yet
-  }
+function waitLive(child) {
+  return child.waitLive(() => shuttingDown);
 }
 
 function printBanner(opts, registryUrl, token, s3Key) {
@@ -318,7 +282,7 @@ async function shutdown(signal) {
   // arrives twice. The SIGKILL deadline in stopAll bounds the wait anyway.
   if (shuttingDown) return;
   shuttingDown = true;
-  console.log(`\n${signal}: stopping ${children.filter((c) => !c.exit).length} processes (SIGKILL after ${STOP_TIMEOUT_MS / 1000} s)…`);
+  console.log(`\n${signal}: stopping ${children.filter((c) => c.running).length} processes (SIGKILL after ${STOP_TIMEOUT_MS / 1000} s)…`);
   await stopAll();
   console.log('All stopped.');
   process.exit(0);
@@ -326,18 +290,12 @@ async function shutdown(signal) {
 
 /** Nodes first, so that they can still reach the registry to leave; the registry last. SIGKILL after 10 s. */
 async function stopAll() {
-  const force = setTimeout(() => {
-    for (const c of children.filter((c) => !c.exit)) console.error(`${c.name} did not stop in time: SIGKILL`);
-    signalAll('SIGKILL');
-  }, STOP_TIMEOUT_MS);
-  const nodes = children.filter((c) => c.name !== 'registry');
-  signalAll('SIGTERM', nodes);
-  await Promise.all(nodes.map((c) => c.exited));
-  signalAll('SIGTERM');
-  await Promise.all(children.map((c) => c.exited));
-  clearTimeout(force);
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  const stop = (c) => c.stop(Math.max(0, deadline - Date.now()), () => console.error(`${c.name} did not stop in time: SIGKILL`));
+  await Promise.all(children.filter((c) => c.name !== 'registry').map(stop));
+  await Promise.all(children.map(stop));
 }
 
-function signalAll(signal, which = children) {
-  for (const c of which) if (!c.exit) c.proc.kill(signal);
+function signalAll(signal) {
+  for (const c of children) if (c.running) c.kill(signal);
 }

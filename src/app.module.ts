@@ -1,12 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { ScheduleModule } from '@nestjs/schedule';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { LoggingModule } from './common/logging/logging.module.js';
 import { NodeModule } from './node/node.module.js';
 import { RegistryModule } from './registry/registry.module.js';
 
-/** The root: config, logging and scheduling for every role, then the role's own module and nothing of the other. */
+/** The root: config and logging for every role, then the role's own module and nothing of the other. */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
@@ -15,8 +14,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggingModule.forRoot(config.logLevel, { role: config.role }),
-        ScheduleModule.forRoot(),
-        config.role === 'registry' ? RegistryModule : NodeModule.forRoot(config),
+        config.role === 'registry' ? RegistryModule : NodeModule,
       ],
     };
   }

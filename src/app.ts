@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ValidationPipe } from '@nestjs/common';
+import { ValidationPipe, type DynamicModule, type InjectionToken, type NestApplicationOptions, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express from 'express';
@@ -28,12 +28,25 @@ export interface CreatedApp {
   openapi: OpenAPIObject;
 }
 
+/** A provider replaced wherever it is declared in the module graph (a test seam: a fake registry, fixed timers). */
+export type ProviderOverride =
+  | { provide: InjectionToken; useValue: unknown }
+  | { provide: InjectionToken; useClass: Type }
+  | { provide: InjectionToken; useFactory: (...args: never[]) => unknown; inject?: InjectionToken[] };
+
+export interface CreateAppOptions {
+  /** false: no logs at all (tests); by default pino JSON. */
+  logger?: boolean;
+  /** Providers to replace (specs and in-process tests only; main.ts passes none). */
+  overrides?: ProviderOverride[];
+}
+
 /**
  * Builds the app for a role — the single way to start it, used by main.ts, the OpenAPI writer and the tests.
  * Nothing listens until the caller calls `listen`.
  */
-export async function createApp(config: AppConfig, opts: { logger?: boolean } = {}): Promise<CreatedApp> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), new ShoalExpressAdapter(), {
+export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<CreatedApp> {
+  const app = await build(AppModule.forRoot(config), opts.overrides ?? [], {
     bodyParser: false,
     bufferLogs: opts.logger !== false,
     ...(opts.logger === false ? { logger: false as const } : {}),
@@ -56,4 +69,24 @@ export async function createApp(config: AppConfig, opts: { logger?: boolean } = 
   const openapi = buildOpenApi(app, config.role, VERSION);
   serveOpenApi(app, openapi);
   return { app, openapi };
+}
+
+/**
+ * NestFactory has no way to replace a provider, so with overrides the graph is compiled by @nestjs/testing (a dev
+ * dependency, loaded only then) and the same adapter and options make the application; without, as in production,
+ * NestFactory builds it.
+ */
+async function build(root: DynamicModule, overrides: ProviderOverride[], options: NestApplicationOptions): Promise<NestExpressApplication> {
+  if (overrides.length === 0) return NestFactory.create<NestExpressApplication>(root, new ShoalExpressAdapter(), options);
+  const { Test } = await import('@nestjs/testing');
+  const builder = Test.createTestingModule({ imports: [root] });
+  for (const o of overrides) {
+    const by = builder.overrideProvider(o.provide);
+    if ('useValue' in o) by.useValue(o.useValue);
+    else if ('useClass' in o) by.useClass(o.useClass);
+    else by.useFactory({ factory: o.useFactory as (...args: unknown[]) => unknown, inject: o.inject ?? [] });
+  }
+  if (options.logger === false) builder.setLogger({ log() {}, error() {}, warn() {} });
+  const moduleRef = await builder.compile();
+  return moduleRef.createNestApplication<NestExpressApplication>(new ShoalExpressAdapter(), options);
 }

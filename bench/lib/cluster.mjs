@@ -1,54 +1,28 @@
-// A Shoal cluster (1 registry + n nodes) that a benchmark can pause, kill and restart node by node, plus small readers
-// for what the nodes expose (/metrics, /v1/node) and for CPU use (/proc). Used by bench/sync.mjs; targets.mjs is the
-// simpler one-shot variant used by bench/run.mjs.
+// A Shoal cluster (1 registry + n nodes, through the shared spawner in src/tools/cluster) that a benchmark can pause,
+// kill and restart node by node, plus small readers for what the nodes expose (/metrics, /v1/node) and for CPU use
+// (/proc). Used by bench/sync.mjs, and by targets.mjs for the Shoal scenarios of bench/run.mjs and bench/small.mjs.
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
-import { startProcess, stopProcess, waitFor } from './proc.mjs';
-import { LOOPBACK, httpRequest, makeTempDir, removeDir, sleep } from './util.mjs';
+import { trackPid, untrackPid, waitFor } from './proc.mjs';
+import { httpRequest, makeTempDir, sleep } from './util.mjs';
 
-/** The kernel's ephemeral port range (outgoing connections take local ports from it). */
-function ephemeralRange() {
-  try {
-    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (lo > 0 && hi >= lo) return [lo, hi];
-  } catch {
-    /* not Linux */
-  }
-  return [32768, 60999];
-}
+const REPO = path.dirname(path.dirname(path.dirname(new URL(import.meta.url).pathname)));
 
-function canBind(port) {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, LOOPBACK, () => srv.close(() => resolve(true)));
-  });
-}
-
-/**
- * A free loopback port *outside* the ephemeral range: a node restarted on its old port must find it free again, and
- * a port from freePort() (bind to 0, which picks an ephemeral one) can meanwhile be taken by any outgoing connection.
- */
-export async function stablePort() {
-  const [lo] = ephemeralRange();
-  const min = 10000;
-  const max = Math.max(min + 1000, lo - 1);
-  for (let i = 0; i < 200; i++) {
-    const port = min + crypto.randomInt(max - min);
-    if (await canBind(port)) return port;
-  }
-  throw new Error(`no free port found in [${min}, ${max}] after 200 tries`);
-}
-
-/** Environment for child servers: only what a process needs (as targets.mjs does). */
+/** Environment for child servers: only what a process needs, so a stray PORT/API_TOKENS in the shell leaks in nowhere. */
 function baseEnv() {
   const env = {};
   for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR']) if (process.env[k] !== undefined) env[k] = process.env[k];
   return env;
+}
+
+/** The shared spawner (src/tools/cluster/), from this checkout's build; it can start another checkout's main.js. */
+export async function loadSpawner() {
+  const dir = path.join(REPO, 'dist', 'tools', 'cluster');
+  if (!fs.existsSync(path.join(dir, 'local-cluster.js'))) throw new Error(`${dir}/local-cluster.js does not exist: run \`npm run build\` first`);
+  const load = (file) => import(pathToFileURL(path.join(dir, file)).href);
+  return { ...(await load('server-process.js')), ...(await load('local-cluster.js')), ...(await load('ports.js')) };
 }
 
 /**
@@ -67,54 +41,40 @@ export function snapshotApp(repoDir, destDir) {
 }
 
 /**
- * Starts a registry and `nodes` nodes on free loopback ports.
+ * Starts a registry and `nodes` nodes through the shared spawner and waits until every node sees every other up.
  *   ctx: { runDir, logDir, logLevel, keep }
- *   opts: { name, mainJs, cwd, nodes, n, w, r, nodeEnv, registryEnv }
- * Returns a Cluster: nodes[i] = { name, url, port, dir, env, svc }, and pause/resume/kill/restart/stop.
+ *   opts: { name, mainJs, cwd, nodes, n, w, r, nodeEnv, registryEnv, nodeFlags (default the spawner's),
+ *           stablePorts (default true: ports outside the ephemeral range, so that a restarted node finds its port) }
+ * Returns a Cluster: nodes[i] = { name (node1, node2 …), index, url, port, dir, env, svc, id }, and
+ * pause/resume/kill/restart/stop. Children log straight to ctx.logDir/<name>-<process>.log.
  */
-export async function startCluster(ctx, { name, mainJs, cwd, nodes = 3, n = 3, w = 2, r = 2, nodeEnv = {}, registryEnv = {} }) {
-  const token = crypto.randomBytes(24).toString('hex');
-  const cluster = new Cluster(ctx, name, mainJs, cwd);
-  try {
-    const regPort = await stablePort();
-    const regDir = makeTempDir(`${name}-registry`, ctx.runDir);
-    cluster.dirs.push(regDir);
-    cluster.registryUrl = `http://${LOOPBACK}:${regPort}`;
-    cluster.registry = startProcess('registry', process.execPath, [mainJs], {
+export async function startCluster(ctx, { name, mainJs, cwd, nodes = 3, n = 3, w = 2, r = 2, nodeEnv = {}, registryEnv = {}, nodeFlags, stablePorts = true }) {
+  const spawner = await loadSpawner();
+  const inner = await spawner.startCluster({
+    nodes,
+    registryDefaults: { LOG_LEVEL: ctx.logLevel },
+    registryEnv,
+    nodeDefaults: { REPLICATION_FACTOR: String(n), WRITE_QUORUM: String(w), READ_QUORUM: String(r), LOG_LEVEL: ctx.logLevel },
+    nodeEnv,
+    portOf: stablePorts ? () => spawner.stablePort() : undefined,
+    dataDirOf: (proc) => makeTempDir(`${name}-${proc}`, ctx.runDir),
+    membershipTimeoutMs: 60000,
+    launch: {
+      baseEnv: baseEnv(),
+      main: mainJs,
       cwd,
-      logFile: path.join(ctx.logDir, `${name}-registry.log`),
-      inheritEnv: false,
-      env: { ...baseEnv(), ROLE: 'registry', PORT: String(regPort), HOST: LOOPBACK, CLUSTER_TOKEN: token, DATA_DIR: regDir, LOG_LEVEL: ctx.logLevel, ...registryEnv },
-    });
-    await waitFor(`${cluster.registryUrl}/health/ready`, { timeoutMs: 60000, watch: [cluster.registry] });
-    for (let i = 1; i <= nodes; i++) {
-      const port = await stablePort();
-      const dir = makeTempDir(`${name}-node${i}`, ctx.runDir);
-      cluster.dirs.push(dir);
-      const url = `http://${LOOPBACK}:${port}`;
-      const env = {
-        ...baseEnv(),
-        ROLE: 'node',
-        PORT: String(port),
-        HOST: LOOPBACK,
-        CLUSTER_TOKEN: token,
-        REGISTRY_URL: cluster.registryUrl,
-        ADVERTISE_URL: url,
-        DATA_DIR: dir,
-        REPLICATION_FACTOR: String(n),
-        WRITE_QUORUM: String(w),
-        READ_QUORUM: String(r),
-        LOG_LEVEL: ctx.logLevel,
-        ...nodeEnv,
-      };
-      const node = { name: `node${i}`, index: i - 1, url, port, dir, env, svc: null, starts: 0 };
-      cluster.nodes.push(node);
-      cluster.spawn(node);
-    }
-    for (const node of cluster.nodes) {
-      await waitFor(`${node.url}/health/ready`, { timeoutMs: 90000, watch: cluster.services() });
-      node.id = (await nodeInfo(node.url)).id;
-    }
+      nodeFlags,
+      logDir: ctx.logDir,
+      logPrefix: `${name}-`,
+      directLog: true,
+      startTimeoutMs: 90000,
+      keepData: ctx.keep,
+      hooks: { spawned: trackPid, exited: untrackPid },
+    },
+  });
+  const cluster = new Cluster(inner);
+  try {
+    for (const node of cluster.nodes) node.id = (await nodeInfo(node.url)).id;
     await cluster.waitAllSeeAllUp(60000);
     return cluster;
   } catch (err) {
@@ -124,66 +84,52 @@ export async function startCluster(ctx, { name, mainJs, cwd, nodes = 3, n = 3, w
 }
 
 class Cluster {
-  constructor(ctx, name, mainJs, cwd) {
-    this.ctx = ctx;
-    this.name = name;
-    this.mainJs = mainJs;
-    this.cwd = cwd;
-    this.dirs = [];
-    this.nodes = [];
-    this.registry = null;
-    this.registryUrl = null;
+  constructor(inner) {
+    this.inner = inner;
+    this.registry = inner.registry;
+    this.registryUrl = inner.registry.url;
+    this.nodes = inner.nodes.map((svc, i) => ({ name: `node${i + 1}`, index: i, url: svc.url, port: svc.port, dir: svc.dataDir, env: svc.env, svc }));
     this.paused = new Set();
   }
 
   services() {
-    return [this.registry, ...this.nodes.map((n) => n.svc)].filter(Boolean);
+    return [this.registry, ...this.nodes.map((n) => n.svc)];
   }
 
   /** Live node pids (for CPU accounting). */
   pids() {
-    return this.nodes.filter((n) => n.svc && !n.svc.exitInfo).map((n) => n.svc.pid);
-  }
-
-  spawn(node) {
-    node.starts++;
-    node.svc = startProcess(node.name, process.execPath, [this.mainJs], {
-      cwd: this.cwd,
-      logFile: path.join(this.ctx.logDir, `${this.name}-${node.name}.log`),
-      env: node.env,
-      inheritEnv: false,
-    });
-    return node.svc;
+    return this.nodes.filter((n) => !n.svc.exitInfo).map((n) => n.svc.pid);
   }
 
   /** SIGSTOP: the process stays, answers nothing, misses its heartbeats. */
   pause(node) {
-    node.svc.child.kill('SIGSTOP');
+    node.svc.kill('SIGSTOP');
     this.paused.add(node);
   }
 
   resume(node) {
-    node.svc.child.kill('SIGCONT');
+    node.svc.kill('SIGCONT');
     this.paused.delete(node);
   }
 
   /** SIGKILL and wait for the exit (bounded). */
   async kill(node) {
     this.paused.delete(node);
-    node.svc.child.kill('SIGKILL');
-    await Promise.race([node.svc.exited, sleep(10000)]);
+    node.svc.kill('SIGKILL');
+    await Promise.race([node.svc.waitExit(), sleep(10000)]);
   }
 
   /** Starts the node again on the same port, data dir and environment (so the same NODE_ID from DATA_DIR/node-id). */
   restart(node) {
-    if (node.svc && !node.svc.exitInfo) throw new Error(`${node.name} is still running`);
-    return this.spawn(node);
+    if (node.svc.running) throw new Error(`${node.name} is still running`);
+    node.svc.spawn();
+    return node.svc;
   }
 
   /** SIGTERM (then SIGKILL after a grace period) and wait for the exit. */
   async stopNode(node) {
     this.paused.delete(node);
-    await stopProcess(node.svc);
+    await node.svc.stop(8000);
   }
 
   async waitReady(node, timeoutMs = 90000) {
@@ -218,19 +164,10 @@ class Cluster {
     throw new Error(`${target.name} not seen ${wantUp ? 'up' : 'down'} by ${observers.map((o) => o.name).join(',')} within ${timeoutMs} ms`);
   }
 
-  /** Stops everything (paused nodes are resumed first so that SIGTERM can act), removes the data dirs unless keep. */
+  /** Stops everything (a stop resumes a paused process first, so that SIGTERM can act), removes the data dirs unless keep. */
   async stop() {
-    for (const node of this.paused) {
-      try {
-        node.svc.child.kill('SIGCONT');
-      } catch {
-        /* gone */
-      }
-    }
     this.paused.clear();
-    for (const s of [...this.nodes.map((n) => n.svc)].reverse()) if (s) await stopProcess(s);
-    if (this.registry) await stopProcess(this.registry);
-    if (!this.ctx.keep) this.dirs.forEach(removeDir);
+    await this.inner.stop();
   }
 }
 

@@ -1,5 +1,5 @@
 // Writes one marked section of a markdown document (create the file, append the section, or replace it in place),
-// like report.mjs does for bench/run.mjs, but with its own markers so that several benchmarks share docs/benchmarks.md.
+// each benchmark with its own markers, so that several of them (run, small, sync) share docs/benchmarks.md.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -8,8 +8,9 @@ const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /**
  * id: marker name, e.g. 'sync' → <!-- bench:sync:start ... --> … <!-- bench:sync:end -->
  * writer: the command that writes it (shown in the start marker).
+ * intro: a paragraph under the title when the document is created.
  */
-export function writeMarkedSection(docPath, { id, writer, markdown }) {
+export function writeMarkedSection(docPath, { id, writer, markdown, intro }) {
   const start = `<!-- bench:${id}:start (written by \`${writer}\`; edits inside are replaced) -->`;
   const startRe = new RegExp(`<!-- bench:${esc(id)}:start[^>]*-->`);
   const end = `<!-- bench:${id}:end -->`;
@@ -22,7 +23,7 @@ export function writeMarkedSection(docPath, { id, writer, markdown }) {
   } else if (text) {
     text = `${text.replace(/\n*$/, '\n\n')}${section}\n`;
   } else {
-    text = `# Benchmarks\n\n${section}\n`;
+    text = `# Benchmarks\n\n${intro ? `${intro}\n\n` : ''}${section}\n`;
   }
   fs.mkdirSync(path.dirname(docPath), { recursive: true });
   fs.writeFileSync(docPath, text);

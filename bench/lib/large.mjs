@@ -65,20 +65,17 @@ function headersOf(file) {
   }
 }
 
-/** `curl -sS -T file URL`; verifies a 2xx and, when the server answers JSON with sha256/size, that they match. */
-export async function curlPut(large, url, workDir) {
+/**
+ * `curl -sS -T file URL`; verifies a 2xx and, when the server answers JSON with sha256/size, that they match.
+ * `extra` goes before the URL (e.g. `--aws-sigv4` for S3).
+ */
+export async function curlPut(large, url, workDir, extra = []) {
   checkUrl(url);
   const timeoutSec = Math.ceil(60 + large.size / MiB / 2);
   const bodyFile = path.join(workDir, 'put-response.body');
   const hdrFile = path.join(workDir, 'put-response.headers');
-  const { err, parsed } = await runCurl(['-sS', '-T', large.path, '--max-time', String(timeoutSec), '-o', bodyFile, '-D', hdrFile, '-w', W, url], timeoutSec);
-  const result = { ok: false, mibPerSec: NaN, seconds: NaN, note: '' };
-  if (parsed) {
-    result.httpCode = parsed.httpCode;
-    result.seconds = parsed.timeTotal;
-    result.mibPerSec = +(parsed.speedUpload / MiB).toFixed(1);
-    result.sizeOverTimeMiBps = +(parsed.sizeUpload / MiB / parsed.timeTotal).toFixed(1);
-  }
+  const { err, parsed } = await runCurl(['-sS', '-T', large.path, '--max-time', String(timeoutSec), '-o', bodyFile, '-D', hdrFile, '-w', W, ...extra, url], timeoutSec);
+  const result = transferResult(parsed, parsed?.speedUpload, parsed?.sizeUpload);
   let response = null;
   try {
     response = JSON.parse(fs.readFileSync(bodyFile, 'utf8'));
@@ -104,19 +101,25 @@ export async function curlPut(large, url, workDir) {
   return result;
 }
 
+/** What curl's -w line says about one transfer: status, time and speed (what curl measured, and bytes over time). */
+function transferResult(parsed, speed, size) {
+  const result = { ok: false, mibPerSec: NaN, seconds: NaN, note: '' };
+  if (parsed) {
+    result.httpCode = parsed.httpCode;
+    result.seconds = parsed.timeTotal;
+    result.mibPerSec = +(speed / MiB).toFixed(1);
+    result.sizeOverTimeMiBps = +(size / MiB / parsed.timeTotal).toFixed(1);
+  }
+  return result;
+}
+
 /** `curl -sS -o /dev/null URL`; verifies 200, the byte count and (when the ETag is a quoted sha256) the ETag. */
 export async function curlGet(large, url, workDir) {
   checkUrl(url);
   const timeoutSec = Math.ceil(60 + large.size / MiB / 2);
   const hdrFile = path.join(workDir, 'get-response.headers');
   const { err, parsed } = await runCurl(['-sS', '-o', '/dev/null', '--max-time', String(timeoutSec), '-D', hdrFile, '-w', W, url], timeoutSec);
-  const result = { ok: false, mibPerSec: NaN, seconds: NaN, note: '' };
-  if (parsed) {
-    result.httpCode = parsed.httpCode;
-    result.seconds = parsed.timeTotal;
-    result.mibPerSec = +(parsed.speedDownload / MiB).toFixed(1);
-    result.sizeOverTimeMiBps = +(parsed.sizeDownload / MiB / parsed.timeTotal).toFixed(1);
-  }
+  const result = transferResult(parsed, parsed?.speedDownload, parsed?.sizeDownload);
   const headers = headersOf(hdrFile);
   result.headers = headers;
   const problems = [];

@@ -63,8 +63,24 @@ export function trackHelper(child) {
   return child;
 }
 
+/** Servers started elsewhere (the shared spawner), by pid, to kill too if the run is interrupted. */
+const pids = new Set();
+export function trackPid(pid) {
+  pids.add(pid);
+}
+export function untrackPid(pid) {
+  pids.delete(pid);
+}
+
 /** Synchronous last-resort kill of everything still running (process exit / signal). */
 export function killAllSync() {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   for (const child of helpers) {
     try {
       child.kill('SIGKILL');

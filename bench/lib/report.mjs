@@ -1,6 +1,5 @@
 // Markdown report: results table, ratios, targets with PASS/MISS, machine info; docs/benchmarks.md section.
-import fs from 'node:fs';
-import path from 'node:path';
+import { writeMarkedSection } from './docsection.mjs';
 
 const num = (v, digits = 0) => (Number.isFinite(v) ? v.toFixed(digits) : '—');
 const pct = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (100 * a) / b : NaN);
@@ -120,23 +119,12 @@ export function renderReport({ results, machine, largeMib, smallCount, concurren
   return L.join('\n');
 }
 
-const START = '<!-- bench:results:start (written by `node bench/run.mjs --write-doc`; edits inside are replaced) -->';
-const START_RE = /<!-- bench:results:start[^>]*-->/;
-const END = '<!-- bench:results:end -->';
-
 /** Replace the marked section of docPath (or append it; or create the file). */
 export function writeDoc(docPath, markdown) {
-  const section = `${START}\n## Latest run\n\n${markdown}\n${END}`;
-  let text = fs.existsSync(docPath) ? fs.readFileSync(docPath, 'utf8') : '';
-  const m = text.match(START_RE);
-  if (m && text.indexOf(END, m.index) > 0) {
-    const end = text.indexOf(END, m.index) + END.length;
-    text = text.slice(0, m.index) + section + text.slice(end);
-  } else if (text) {
-    text = `${text.replace(/\n*$/, '\n\n')}${section}\n`;
-  } else {
-    text = `# Benchmarks\n\n\`npm run bench\` (= \`node bench/run.mjs\`) starts each server under test on 127.0.0.1, measures it, stops it and\nreplaces the section below. \`--only ceiling,single,n3,nginx\`, \`--large-mib N\`, \`--small-count N\`; see \`node bench/run.mjs --help\`.\n\n${section}\n`;
-  }
-  fs.mkdirSync(path.dirname(docPath), { recursive: true });
-  fs.writeFileSync(docPath, text);
+  writeMarkedSection(docPath, {
+    id: 'results',
+    writer: 'node bench/run.mjs --write-doc',
+    markdown: `## Latest run\n\n${markdown}`,
+    intro: '`npm run bench` (= `node bench/run.mjs`) starts each server under test on 127.0.0.1, measures it, stops it and\nreplaces the section below. `--only ceiling,single,n3,nginx`, `--large-mib N`, `--small-count N`; see `node bench/run.mjs --help`.',
+  });
 }

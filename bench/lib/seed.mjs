@@ -1,6 +1,6 @@
 // Seeds stopped nodes' metadata stores directly (bench/sync.mjs --seed-above): the same small files, same versions,
 // on every node, as if uploads had been replicated everywhere and had settled. Uses the code under test's own
-// MetaStore (dist/node/storage/meta-store.js), so digests, counters and inline blobs are exactly what a node keeps.
+// entry index (dist/node/storage/lmdb-entry-index.js), so digests, counters and inline blobs are exactly what a node keeps.
 // Only for measuring a steady state quickly (idle sync rounds at 100k files); it bypasses the HTTP write path.
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -12,10 +12,12 @@ import { pathToFileURL } from 'node:url';
  */
 export async function seedStores(appDir, dataDirs, { prefix, from, count, fileBytes, partitionBits = 10, batch = 2000 }) {
   const dist = path.join(appDir, 'dist', 'node');
-  const { MetaStore } = await import(pathToFileURL(path.join(dist, 'storage', 'meta-store.js')).href);
+  const { LmdbEntryIndex } = await import(pathToFileURL(path.join(dist, 'storage', 'lmdb-entry-index.js')).href);
+  const { LmdbEnvironment } = await import(pathToFileURL(path.join(dist, 'storage', 'lmdb-environment.js')).href);
   const { encodeVersion } = await import(pathToFileURL(path.join(dist, 'storage', 'hlc.js')).href);
-  const { partitionOf } = await import(pathToFileURL(path.join(dist, 'placement', 'partition.js')).href);
-  const stores = dataDirs.map((d) => new MetaStore(path.join(d, 'meta')));
+  const { partitionOf } = await import(pathToFileURL(path.join(dist, 'storage', 'partition.js')).href);
+  const envs = dataDirs.map((d) => new LmdbEnvironment(d));
+  const stores = envs.map((env) => new LmdbEntryIndex(env));
   const base = crypto.randomBytes(fileBytes);
   const ms = Date.now();
   try {
@@ -41,6 +43,6 @@ export async function seedStores(appDir, dataDirs, { prefix, from, count, fileBy
       await Promise.all(pending);
     }
   } finally {
-    for (const s of stores) await s.close();
+    for (const env of envs) await env.close();
   }
 }

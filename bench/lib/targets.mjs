@@ -4,23 +4,16 @@
 // or throws SkipError when the scenario cannot run on this machine.
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
+import { nodeInfo as readNodeInfo, startCluster } from './cluster.mjs';
 import { startProcess, stopProcess, waitFor } from './proc.mjs';
 import { childPids } from './rss.mjs';
-import { LOOPBACK, freePort, httpRequest, makeTempDir, removeDir, sleep } from './util.mjs';
+import { LOOPBACK, freePort, makeTempDir, removeDir } from './util.mjs';
 
 export class SkipError extends Error {}
 
 const BENCH_DIR = path.dirname(path.dirname(new URL(import.meta.url).pathname));
-
-/** Environment for child servers: only what a process needs, so a stray PORT/API_TOKENS in the shell leaks in nowhere. */
-function baseEnv() {
-  const env = {};
-  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR']) if (process.env[k] !== undefined) env[k] = process.env[k];
-  return env;
-}
 
 // ---------------------------------------------------------------- ceiling
 export async function startCeiling(ctx) {
@@ -53,144 +46,37 @@ export async function startCeiling(ctx) {
 }
 
 // ---------------------------------------------------------------- Shoal
-function countMembers(json) {
-  // The shape of GET /v1/node is not fixed by DESIGN.md beyond "membership it sees": find the largest array of
-  // objects that look like nodes (have url or id) anywhere in the document.
-  let best = -1;
-  const visit = (v, depth) => {
-    if (depth > 6 || v === null || typeof v !== 'object') return;
-    if (Array.isArray(v)) {
-      if (v.length && v.every((x) => x && typeof x === 'object' && ('url' in x || 'id' in x))) best = Math.max(best, v.length);
-      v.forEach((x) => visit(x, depth + 1));
-      return;
-    }
-    for (const x of Object.values(v)) visit(x, depth + 1);
-  };
-  visit(json, 0);
-  return best; // -1 when no node list was found
-}
-
-function upNodesInRegistry(json) {
-  const list = Array.isArray(json) ? json : (json?.nodes ?? json?.items ?? []);
-  return Array.isArray(list) ? list.filter((n) => (n?.status ?? 'up') === 'up').length : 0;
-}
-
 export async function startShoal(ctx, { nodes, n, w, r, name }) {
   const main = path.join(ctx.repoDir, 'dist', 'main.js');
   if (!fs.existsSync(main)) throw new SkipError(`${main} does not exist: run \`npm run build\` first`);
   // The flags that checkout starts its servers with (none for a build older than src/tools/server-flags.ts).
   const flagsJs = path.join(ctx.repoDir, 'dist', 'tools', 'server-flags.js');
   const flags = fs.existsSync(flagsJs) ? (await import(flagsJs)).SERVER_NODE_FLAGS : [];
-  const token = crypto.randomBytes(24).toString('hex');
-  const dirs = [];
-  const services = [];
-  const logLevel = ctx.logLevel;
-  const stopAll = async () => {
-    // nodes first (they may say goodbye to the registry), then the registry
-    for (const s of [...services].reverse()) await stopProcess(s);
-    if (!ctx.keep) dirs.forEach(removeDir);
-  };
+  let cluster;
   try {
-    const regPort = await freePort();
-    const regDir = makeTempDir(`${name}-registry`, ctx.runDir);
-    dirs.push(regDir);
-    const registryUrl = `http://${LOOPBACK}:${regPort}`;
-    const registry = startProcess('registry', process.execPath, [...flags, main], {
-      cwd: ctx.repoDir,
-      logFile: path.join(ctx.logDir, `${name}-registry.log`),
-      inheritEnv: false,
-      env: { ...baseEnv(), ROLE: 'registry', PORT: String(regPort), HOST: LOOPBACK, CLUSTER_TOKEN: token, DATA_DIR: regDir, LOG_LEVEL: logLevel },
-    });
-    services.push(registry);
-    await waitFor(`${registryUrl}/health/ready`, { timeoutMs: 60000, watch: [registry] });
-
-    const nodeSvcs = [];
-    const nodeUrls = [];
-    for (let i = 1; i <= nodes; i++) {
-      const port = await freePort();
-      const dir = makeTempDir(`${name}-node${i}`, ctx.runDir);
-      dirs.push(dir);
-      const url = `http://${LOOPBACK}:${port}`;
-      const env = {
-        ...baseEnv(),
-        ROLE: 'node',
-        PORT: String(port),
-        HOST: LOOPBACK,
-        CLUSTER_TOKEN: token,
-        REGISTRY_URL: registryUrl,
-        ADVERTISE_URL: url,
-        DATA_DIR: dir,
-        REPLICATION_FACTOR: String(n),
-        WRITE_QUORUM: String(w),
-        READ_QUORUM: String(r),
-        LOG_LEVEL: logLevel,
-        ...ctx.shoalEnv,
-      };
-      const svc = startProcess(`node${i}`, process.execPath, [...flags, main], { cwd: ctx.repoDir, logFile: path.join(ctx.logDir, `${name}-node${i}.log`), env, inheritEnv: false });
-      services.push(svc);
-      nodeSvcs.push(svc);
-      nodeUrls.push(url);
-    }
-    for (let i = 0; i < nodes; i++) await waitFor(`${nodeUrls[i]}/health/ready`, { timeoutMs: 90000, watch: services });
-
-    const notes = [];
-    if (nodes > 1) {
-      // every node registered and up at the registry ...
-      await waitFor(`${registryUrl}/v1/nodes`, {
-        timeoutMs: 60000,
-        watch: services,
-        predicate: (res) => {
-          try {
-            return res.status === 200 && upNodesInRegistry(JSON.parse(res.body.toString('utf8'))) >= nodes;
-          } catch {
-            return false;
-          }
-        },
-      });
-      // ... and node 1 (the coordinator for all traffic) sees all of them
-      const deadline = Date.now() + 30000;
-      let seen = -1;
-      while (Date.now() < deadline) {
-        try {
-          const res = await httpRequest(`${nodeUrls[0]}/v1/node`, { timeoutMs: 2000 });
-          if (res.status === 200) seen = countMembers(JSON.parse(res.body.toString('utf8')));
-        } catch {
-          /* retry */
-        }
-        if (seen >= nodes || seen === -1) break;
-        await sleep(250);
-      }
-      if (seen === -1) {
-        notes.push('could not read the membership from GET /v1/node; waited one heartbeat period extra instead');
-        await sleep(+(ctx.shoalEnv.HEARTBEAT_INTERVAL_MS ?? 2000) * 2);
-      } else if (seen < nodes) {
-        notes.push(`GET /v1/node on node 1 still lists ${seen} node(s) after 30 s, expected ${nodes} (shape guessed; see the PUT's replicas)`);
-      }
-    }
-    // what node 1 says about itself (members seen, effective quorums), for the log
-    let nodeInfo = null;
-    try {
-      const res = await httpRequest(`${nodeUrls[0]}/v1/node`, { timeoutMs: 2000 });
-      if (res.status === 200) {
-        const j = JSON.parse(res.body.toString('utf8'));
-        nodeInfo = { members: countMembers(j), quorums: j.quorums ?? null, state: j.state ?? null };
-      }
-    } catch {
-      /* informational only */
-    }
-    return {
-      name,
-      baseUrl: `${nodeUrls[0]}/v1/files/`,
-      pids: () => nodeSvcs.filter((s) => !s.exitInfo).map((s) => s.pid),
-      rssLabel: nodes > 1 ? `sum of ${nodes} node processes' peaks (registry excluded)` : '1 node process (registry excluded)',
-      services,
-      info: { registryUrl, nodeUrls, pids: services.map((s) => `${s.name}=${s.pid}`), dirs, notes, nodeInfo },
-      stop: stopAll,
-    };
+    cluster = await startCluster(ctx, { name, mainJs: main, cwd: ctx.repoDir, nodes, n, w, r, nodeEnv: ctx.shoalEnv, nodeFlags: flags, stablePorts: false });
   } catch (err) {
-    await stopAll();
+    if (/local-cluster\.js does not exist/.test(err.message)) throw new SkipError(err.message);
     throw err;
   }
+  const services = cluster.services();
+  // what node 1 says about itself (members seen, effective quorums), for the log
+  let nodeInfo = null;
+  try {
+    const j = await readNodeInfo(cluster.nodes[0].url, 2000);
+    nodeInfo = { members: j.members?.length ?? null, quorums: j.quorums ?? null, state: j.state ?? null };
+  } catch {
+    /* informational only */
+  }
+  return {
+    name,
+    baseUrl: `${cluster.nodes[0].url}/v1/files/`,
+    pids: () => cluster.pids(),
+    rssLabel: nodes > 1 ? `sum of ${nodes} node processes' peaks (registry excluded)` : '1 node process (registry excluded)',
+    services,
+    info: { registryUrl: cluster.registryUrl, nodeUrls: cluster.nodes.map((nd) => nd.url), pids: services.map((s) => `${s.name}=${s.pid}`), dirs: services.map((s) => s.dataDir), notes: [], nodeInfo },
+    stop: () => cluster.stop(),
+  };
 }
 
 // ---------------------------------------------------------------- nginx + WebDAV

@@ -1,4 +1,5 @@
 // Small shared helpers for the Shoal benchmark harness (plain ESM, no build step).
+import { parseArgs } from 'node:util';
 import net from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
@@ -109,4 +110,20 @@ export function tail(file, lines = 20) {
   } catch {
     return '(no log)';
   }
+}
+
+/** Parses the command line against `options` (node:util parseArgs); a bad flag prints `help` and exits 2, --help exits 0. */
+export function parseCli(options, help) {
+  let values;
+  try {
+    ({ values } = parseArgs({ options }));
+  } catch (err) {
+    console.error(`${err.message}\n\n${help}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(help);
+    process.exit(0);
+  }
+  return values;
 }

@@ -21,6 +21,8 @@ export interface ShoalClientOptions {
   url: string;
   /** Bearer token for the client API (`API_TOKENS` / `API_READ_TOKENS`); none when the API is open. */
   token?: string;
+  /** Bound of each JSON call (default 30 s); tests that poll a possibly paused node want a shorter one. */
+  timeoutMs?: number;
 }
 
 export interface ListQuery {
@@ -76,7 +78,7 @@ export class ShoalClient {
   constructor(options: ShoalClientOptions) {
     this.base = baseUrl(options.url);
     this.auth = options.token ? { authorization: `Bearer ${options.token}` } : {};
-    this.api = createClient<NodePaths>({ baseUrl: this.base.href, headers: this.auth, pathSerializer: serializeKeyPath, fetch: fetchWithTimeout });
+    this.api = createClient<NodePaths>({ baseUrl: this.base.href, headers: this.auth, pathSerializer: serializeKeyPath, fetch: withTimeout(options.timeoutMs) });
   }
 
   get url(): string {
@@ -165,7 +167,7 @@ export class ShoalRegistryClient {
   constructor(options: { url: string; clusterToken?: string }) {
     this.base = baseUrl(options.url);
     const headers = options.clusterToken ? { authorization: `Bearer ${options.clusterToken}` } : {};
-    this.api = createClient<RegistryPaths>({ baseUrl: this.base.href, headers, fetch: fetchWithTimeout });
+    this.api = createClient<RegistryPaths>({ baseUrl: this.base.href, headers, fetch: withTimeout() });
   }
 
   get url(): string {
@@ -210,8 +212,8 @@ export function etagSha256(etag: string | string[] | undefined): string | undefi
 /** A JSON call answers in milliseconds; one that hangs (a stopped process, a black-holed route) must not hang the caller. */
 const JSON_CALL_TIMEOUT_MS = 30_000;
 
-function fetchWithTimeout(request: Request): Promise<Response> {
-  return fetch(request, { signal: AbortSignal.timeout(JSON_CALL_TIMEOUT_MS) });
+function withTimeout(timeoutMs = JSON_CALL_TIMEOUT_MS): (request: Request) => Promise<Response> {
+  return (request) => fetch(request, { signal: AbortSignal.timeout(timeoutMs) });
 }
 
 function baseUrl(url: string): URL {

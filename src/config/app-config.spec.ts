@@ -37,6 +37,12 @@ describe('loadConfig', () => {
     expect(cfg.advertiseUrl).toBe('http://10.0.0.1:4000');
   });
 
+  it('takes PEER_SOURCE_ADDRESS as an IP address, unset by default', () => {
+    expect((loadConfig(node) as NodeConfig).peerSourceAddress).toBeUndefined();
+    expect((loadConfig({ ...node, PEER_SOURCE_ADDRESS: ' 127.0.0.12 ' }) as NodeConfig).peerSourceAddress).toBe('127.0.0.12');
+    expect((loadConfig({ ...node, PEER_SOURCE_ADDRESS: '::1' }) as NodeConfig).peerSourceAddress).toBe('::1');
+  });
+
   it.each([
     [{}, /ROLE is required/],
     [{ ROLE: 'storage' }, /ROLE must be/],
@@ -55,6 +61,7 @@ describe('loadConfig', () => {
     [{ ...node, S3_READ_ACCESS_KEYS: 'AK:short' }, /S3_READ_ACCESS_KEYS must be/],
     [{ ...node, PORT: '4000', S3_PORT: '4000' }, /S3_PORT \(4000\) must differ from PORT/],
     [{ ...node, MAX_CLOCK_SKEW_MS: '0' }, /MAX_CLOCK_SKEW_MS must be between/],
+    [{ ...node, PEER_SOURCE_ADDRESS: 'node-1.local' }, /PEER_SOURCE_ADDRESS must be an IPv4 or IPv6 address/],
   ])('refuses %j', (env, message) => {
     expect(problems(env as Record<string, string>).join('; ')).toMatch(message);
   });

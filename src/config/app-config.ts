@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { ENV_SCHEMA, type EnvVarName, type EnvVarSpec, type Role } from './env.schema.js';
 
@@ -36,6 +37,11 @@ export interface NodeConfig extends CommonConfig {
   /** Unset: generated once and kept in DATA_DIR/node-id. */
   nodeId?: string;
   advertiseUrl: string;
+  /**
+   * Local address that outgoing peer and registry connections are bound to (unset: the OS chooses). For multi-homed
+   * hosts, and for the chaos suite's fault proxy, which tells nodes apart by it (test/support/fault-net.ts).
+   */
+  peerSourceAddress?: string;
   replicationFactor: number;
   writeQuorum: number;
   readQuorum: number;
@@ -99,6 +105,9 @@ function parseValue(name: string, spec: EnvVarSpec, raw: string): Parsed {
         if (!m) throw new Error(`${name} must be ACCESS_KEY_ID:SECRET pairs (id 3-128 letters/digits, secret 8+ characters)`);
         return { accessKeyId: m[1], secret: m[2] };
       });
+    case 'ip':
+      if (isIP(raw) === 0) throw new Error(`${name} must be an IPv4 or IPv6 address, got "${raw}"`);
+      return raw;
     case 'host':
     case 'string':
       return raw;
@@ -165,6 +174,7 @@ export function loadConfig(env: Env): AppConfig {
     registryUrls: v.REGISTRY_URL as string[],
     nodeId: v.NODE_ID as string | undefined,
     advertiseUrl: (v.ADVERTISE_URL as string | undefined) ?? `http://${hostname()}:${common.port}`,
+    peerSourceAddress: v.PEER_SOURCE_ADDRESS as string | undefined,
     replicationFactor: v.REPLICATION_FACTOR as number,
     writeQuorum: v.WRITE_QUORUM as number,
     readQuorum: v.READ_QUORUM as number,

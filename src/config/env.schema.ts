@@ -11,7 +11,7 @@ export interface EnvVarSpec {
   default?: string | ((role: Role) => string);
   /** When true an unset value is fine and stays `undefined`. */
   optional?: boolean;
-  kind: 'string' | 'int' | 'url-list' | 'token-list' | 'key-pairs' | 'role' | 'level' | 'url' | 'host';
+  kind: 'string' | 'int' | 'url-list' | 'token-list' | 'key-pairs' | 'role' | 'level' | 'url' | 'host' | 'ip';
   /** Inclusive bounds for ints. */
   min?: number;
   max?: number;
@@ -32,6 +32,7 @@ export const ENV_SCHEMA = {
   REGISTRY_URL: { roles: NODE, kind: 'url-list', doc: 'comma-separated registry base URLs' },
   NODE_ID: { roles: NODE, kind: 'string', optional: true, doc: 'stable node identity' },
   ADVERTISE_URL: { roles: NODE, kind: 'url', optional: true, doc: 'URL peers use to reach this node' },
+  PEER_SOURCE_ADDRESS: { roles: NODE, kind: 'ip', optional: true, doc: 'local address of outgoing node↔node and node→registry connections' },
   DATA_DIR: { roles: BOTH, kind: 'string', default: './data', doc: 'where the role persists its state' },
   REPLICATION_FACTOR: { roles: NODE, kind: 'int', min: 1, max: 16, default: '3', doc: 'N' },
   WRITE_QUORUM: { roles: NODE, kind: 'int', min: 1, max: 16, default: '2', doc: 'W' },

@@ -4,17 +4,14 @@ import { TerminusModule } from '@nestjs/terminus';
 import { APP_CONFIG, type RegistryConfig } from '../config/app-config.js';
 import { HealthController } from '../common/health/health.controller.js';
 import { READINESS_CHECKS, type ReadinessCheck } from '../common/health/readiness.js';
-import { MetricsModule } from '../common/metrics/metrics.module.js';
-import { ClusterController } from './api/cluster.controller.js';
-import { NodesController } from './api/nodes.controller.js';
-import { RegistryStoreService } from './membership/registry-store.service.js';
+import { RegistryApiModule } from './api/registry-api.module.js';
+import { RegistryMembershipModule } from './membership/registry-membership.module.js';
 
-/** ROLE=registry: the membership list, its API and the status page. */
+/** Liveness and readiness of a registry: its DATA_DIR is writable. */
 @Module({
-  imports: [MetricsModule, TerminusModule.forRoot({ logger: false })],
-  controllers: [NodesController, ClusterController, HealthController],
+  imports: [TerminusModule.forRoot({ logger: false })],
+  controllers: [HealthController],
   providers: [
-    RegistryStoreService,
     {
       provide: READINESS_CHECKS,
       inject: [APP_CONFIG],
@@ -27,4 +24,8 @@ import { RegistryStoreService } from './membership/registry-store.service.js';
     },
   ],
 })
+class RegistryHealthModule {}
+
+/** ROLE=registry: the membership list, its API and the status page, and health. */
+@Module({ imports: [RegistryApiModule, RegistryMembershipModule, RegistryHealthModule] })
 export class RegistryModule {}

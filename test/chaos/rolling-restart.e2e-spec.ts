@@ -1,4 +1,4 @@
-import { formatSummary, runChaos } from './chaos-runner.js';
+import { runChaosInJest, violationLines } from './in-jest.js';
 import { rollingRestart } from './rolling-restart.js';
 
 /**
@@ -15,20 +15,13 @@ describe('chaos: rolling restarts (SIGTERM, one node after the other) under load
   it(
     `seed ${SEED}: every node restarted, nothing lost, replicas converge; bytes moved vs writes missed`,
     async () => {
-      const report = await runChaos({
-        durationMs: DURATION_MS,
-        seed: SEED,
-        clients: 4,
-        convergenceTimeoutMs: 45_000,
-        schedule: rollingRestart(),
-        progress: (line) => process.stderr.write(`[rolling] ${line}\n`),
-      });
-      process.stderr.write(`${formatSummary(report)}\n[rolling] ${JSON.stringify(report.schedule)}\n`);
+      const report = await runChaosInJest('rolling', { durationMs: DURATION_MS, seed: SEED, schedule: rollingRestart() });
+      process.stderr.write(`[rolling] ${JSON.stringify(report.schedule)}\n`);
       expect(report.ops.put?.ack ?? 0).toBeGreaterThan(30);
       expect(report.ops.get?.ok ?? 0).toBeGreaterThan(30);
       expect(Object.keys(report.faults)).toEqual(['restart-node']);
       expect(report.faults['restart-node']).toBeGreaterThanOrEqual(4); // every node at least once
-      expect(report.violations.map((v) => `${v.kind}${v.key ? ` ${v.key}` : ''}${v.node ? ` via ${v.node}` : ''}: ${v.detail}`)).toEqual([]);
+      expect(violationLines(report)).toEqual([]);
       const n = report.schedule as { bytesMovedBetweenNodes: number; bytesWrittenWhileANodeWasAway: number };
       expect(n.bytesWrittenWhileANodeWasAway).toBeGreaterThan(0);
       expect(n.bytesMovedBetweenNodes).toBeGreaterThanOrEqual(0);

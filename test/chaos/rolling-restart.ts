@@ -16,7 +16,7 @@ async function countersOf(node: ShoalProcess): Promise<Moved> {
   const one = [node];
   return {
     bytes: (await metricSum(one, 'shoal_background_bytes_sent_total')) + (await metricSum(one, 'shoal_sync_bytes_pulled_total')),
-    handoverEntries: await metricSum(one, 'shoal_background_entries_sent_total', 'purpose="handover"'),
+    handoverEntries: await metricSum(one, 'shoal_background_entries_sent_total', { purpose: 'handover' }),
     hintsDelivered: await metricSum(one, 'shoal_handoff_delivered_total'),
   };
 }

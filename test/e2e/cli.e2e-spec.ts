@@ -7,9 +7,10 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { freePort } from '../support/free-port.js';
+import { freePort } from '../../src/tools/cluster/ports.js';
 import { REPO_ROOT, trackPid, untrackPid } from '../support/processes.js';
 import { type Cluster, startCluster } from '../support/start-cluster.js';
+import { sha256 } from '../support/files.js';
 
 /**
  * The `shoal` CLI (DESIGN.md §5) as a user runs it — `node bin/shoal.js …` from the build in dist/ — against a real
@@ -317,10 +318,6 @@ function* chunks(total: number, seed: number): Generator<Buffer> {
 
 function deterministicBytes(total: number, seed: number): Buffer {
   return Buffer.concat([...chunks(total, seed)]);
-}
-
-function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 async function sha256Stream(source: Iterable<Buffer>): Promise<string> {

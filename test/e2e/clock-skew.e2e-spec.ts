@@ -1,7 +1,8 @@
-import type { FileInfoDto, NodeInfoDto } from '../../src/node/api/files.dto.js';
+import type { NodeInfoDto } from '../../src/node/api/files.dto.js';
 import { ownersOf } from '../../src/node/placement/placement.js';
-import { partitionOf } from '../../src/node/placement/partition.js';
+import { partitionOf } from '../../src/node/storage/partition.js';
 import { faketimeAvailable, faketimeEnv } from '../support/faketime.js';
+import { deleteFile, getFile, putFile } from '../support/files.js';
 import { requestJson } from '../support/http.js';
 import { pollUntil } from '../support/poll-until.js';
 import type { ShoalProcess } from '../support/processes.js';
@@ -16,31 +17,6 @@ import { withLogs } from '../support/with-logs.js';
  * count the versions from the future that the fast node sends them.
  */
 const describeIf = faketimeAvailable() ? describe : describe.skip;
-
-interface Reply<T> {
-  status: number;
-  body: T;
-}
-
-function fileUrl(node: ShoalProcess, key: string): string {
-  return `${node.url}/v1/files/${encodeURIComponent(key)}`;
-}
-
-async function put(node: ShoalProcess, key: string, text: string): Promise<Reply<FileInfoDto & { code?: string }>> {
-  const res = await fetch(fileUrl(node, key), { method: 'PUT', body: text, headers: { 'content-type': 'text/plain' }, signal: AbortSignal.timeout(15_000) });
-  return { status: res.status, body: (await res.json()) as FileInfoDto & { code?: string } };
-}
-
-async function get(node: ShoalProcess, key: string): Promise<Reply<string>> {
-  const res = await fetch(fileUrl(node, key), { signal: AbortSignal.timeout(15_000) });
-  return { status: res.status, body: await res.text() };
-}
-
-async function del(node: ShoalProcess, key: string): Promise<number> {
-  const res = await fetch(fileUrl(node, key), { method: 'DELETE', signal: AbortSignal.timeout(15_000) });
-  await res.body?.cancel();
-  return res.status;
-}
 
 describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h)', () => {
   let cluster: Cluster | undefined;
@@ -86,9 +62,9 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
 
   async function expectEverywhere(key: string, status: number, text?: string): Promise<void> {
     for (const n of cluster!.nodes) {
-      const r = await get(n, key);
+      const r = await getFile(n, key);
       expect({ node: n.name, status: r.status }).toEqual({ node: n.name, status });
-      if (text !== undefined) expect(r.body).toBe(text);
+      if (text !== undefined) expect(r.body.toString('utf8')).toBe(text);
     }
   }
 
@@ -107,8 +83,8 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
   // First: before any other test the slow node's clock has observed none of the fast node's versions.
   it('a put through the fast node, then a delete through the slow node: the file stays deleted everywhere', withLogs(() => cluster, async () => {
     const key = keyWhere('put-fast-delete-slow', () => true);
-    expect((await put(fast, key, 'doomed')).status).toBe(201);
-    expect(await del(slow, key)).toBe(204);
+    expect((await putFile(fast, key, 'doomed', 'text/plain')).status).toBe(201);
+    expect(await deleteFile(slow, key)).toBe(204);
     await expectEverywhere(key, 404);
     await expectOwnersConverge(key, '', true);
   }));
@@ -116,9 +92,9 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
   it('a write through the fast node, then one through a non-owner: the later write wins everywhere', withLogs(() => cluster, async () => {
     const key = keyWhere('fast-then-nonowner', (o) => o.includes(fast) && normal.some((n) => !o.includes(n)));
     const coordinator = normal.find((n) => !owners(key).includes(n))!;
-    const first = await put(fast, key, 'first');
+    const first = await putFile(fast, key, 'first', 'text/plain');
     expect(first.status).toBe(201);
-    const second = await put(coordinator, key, 'second');
+    const second = await putFile(coordinator, key, 'second', 'text/plain');
     expect(second.status).toBe(201);
     expect(second.body.replicas).toBeGreaterThanOrEqual(2);
     expect(second.body.version > first.body.version).toBe(true);
@@ -132,8 +108,8 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
 
   it('a write through the fast node, then one through the slow node: the later write wins everywhere', withLogs(() => cluster, async () => {
     const key = keyWhere('fast-then-slow', () => true);
-    expect((await put(fast, key, 'first')).status).toBe(201);
-    const second = await put(slow, key, 'second');
+    expect((await putFile(fast, key, 'first', 'text/plain')).status).toBe(201);
+    const second = await putFile(slow, key, 'second', 'text/plain');
     expect(second.status).toBe(201);
     await expectEverywhere(key, 200, 'second');
     await expectOwnersConverge(key, second.body.version, false);
@@ -141,7 +117,7 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
 
   it('a write through the slow node, then one through the fast node, then one through the slow node again', withLogs(() => cluster, async () => {
     const key = keyWhere('slow-fast-slow', (o) => !o.includes(slow));
-    for (const [node, text] of [[slow, 'one'], [fast, 'two'], [slow, 'three']] as const) expect((await put(node, key, text)).status).toBe(201);
+    for (const [node, text] of [[slow, 'one'], [fast, 'two'], [slow, 'three']] as const) expect((await putFile(node, key, text, 'text/plain')).status).toBe(201);
     await expectEverywhere(key, 200, 'three');
   }));
 });

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { MembershipDto } from '../../src/common/protocol/membership.dto.js';
-import { freePort, freePortRange } from '../support/free-port.js';
+import { freePort, freePortRange } from '../../src/tools/cluster/ports.js';
 import { getJson, isLive } from '../support/http.js';
 import { pollUntil } from '../support/poll-until.js';
 import { type ExitInfo, REPO_ROOT, trackPid, untrackPid } from '../support/processes.js';

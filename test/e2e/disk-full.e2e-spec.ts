@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { newClusterToken, startNode, startRegistry, stopAndRemove } from '../support/start-cluster.js';
 import type { ShoalProcess } from '../support/processes.js';
+import { sha256 as sha } from '../support/files.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /**
  * A real full disk: the node's DATA_DIR is a small tmpfs (mounting needs root, as in CI; the suite says so and skips

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import http from 'node:http';
@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { type Cluster, startCluster } from '../support/start-cluster.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
 import type { ShoalProcess } from '../support/processes.js';
+import { sha256 as sha } from '../support/files.js';
 
 /**
  * Hostile input against one live node and its registry (DESIGN §2): property-based (fast-check, fixed seed, bounded
@@ -56,7 +57,6 @@ type Step = Buffer | { pauseMs: number };
 /** What the client does once it has sent its steps: wait for the server, half-close, or cut the connection. */
 type Finish = 'wait' | 'end' | 'destroy' | 'reset';
 
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const hex2 = (b: number) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
 
 /** Deterministic bytes from a seed (xorshift32): large bodies without asking fast-check for megabytes. */
@@ -845,7 +845,17 @@ describe('hostile input against a live node and its registry', () => {
       { method: 'POST', path: '/internal/sync/digests', json: { partitions: '', root: '0'.repeat(64) } },
       { method: 'GET', path: '/internal/sync/partitions/0' },
       { method: 'GET', path: `/internal/blobs/${'a'.repeat(64)}` },
+      // Protocol 2's batches: a tombstone of the canary in an entry batch, a fence claim far in the future.
+      { method: 'POST', path: '/internal/entries/batch', body: () => batchFrame([{ key: 'hostile/canary', version: 'ffffffffffff.000000.x', sha256: '', size: 0, contentType: '', updatedAt: 0, deleted: true }]), headers: [['Content-Type', 'application/octet-stream']] },
+      { method: 'POST', path: '/internal/fence/batch', json: { claims: [{ key: 'hostile/canary', version: 'ffffffffffff.000000.x' }] } },
     ];
+    /** An entry batch as wire.ts frames it: a 4-byte length, the JSON manifest, then the bytes (none for tombstones). */
+    function batchFrame(entries: unknown[]): Buffer {
+      const manifest = Buffer.from(JSON.stringify({ entries }));
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(manifest.length);
+      return Buffer.concat([head, manifest]);
+    }
     const auth = fc.oneof(
       fc.constant<string | undefined>(undefined),
       fc.constantFrom('Bearer', 'Bearer ', 'Bearer\t', 'Basic dXNlcjpwYXNz', 'bearer', 'Token abc', `Bearer ${CLIENT_TOKEN}`, `Bearer ${READ_TOKEN}`, `Bearer ${CLIENT_TOKEN},${CLIENT_TOKEN}`),

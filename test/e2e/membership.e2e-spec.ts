@@ -7,6 +7,8 @@ import { getJson, type JsonResponse, requestJson } from '../support/http.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
 import { REPO_ROOT, type ShoalProcess } from '../support/processes.js';
 import { type Cluster, startCluster } from '../support/start-cluster.js';
+import { nodeInfo, putFile } from '../support/files.js';
+import { awaitStatus } from '../support/lifecycle.js';
 
 /**
  * Membership with real processes (DESIGN.md §1–§2): registration and heartbeats, up → down → dead and back, stable
@@ -16,15 +18,6 @@ import { type Cluster, startCluster } from '../support/start-cluster.js';
 
 const NODE_TTL_MS = 1500;
 const NODE_DEAD_MS = 4000;
-
-/** What `GET /v1/node` answers, as far as membership goes. */
-interface NodeInfo {
-  id: string;
-  url: string;
-  state: string;
-  members: { id: string; url: string; status: NodeStatus; lastHeartbeatAt: string }[];
-  registries: { url: string; registered: boolean; lastOkAt?: string; lastError?: string }[];
-}
 
 interface Problem {
   type: string;
@@ -40,28 +33,10 @@ async function listNodes(registry: ShoalProcess): Promise<NodeRecordDto[]> {
   return res.body.nodes;
 }
 
-async function nodeInfo(node: ShoalProcess): Promise<NodeInfo> {
-  const res = await getJson<NodeInfo>(`${node.url}/v1/node`);
-  expect(res.status).toBe(200);
-  return res.body;
-}
-
 function record(nodes: NodeRecordDto[], id: string): NodeRecordDto {
   const found = nodes.find((n) => n.id === id);
   if (!found) throw new Error(`node ${id} is not listed: ${JSON.stringify(nodes)}`);
   return found;
-}
-
-/** Polls until the registry lists node `id` with `status`. */
-function awaitStatus(registry: ShoalProcess, id: string, status: NodeStatus, timeoutMs = 10_000): Promise<NodeRecordDto> {
-  return pollUntil(
-    async () => {
-      const n = record(await listNodes(registry), id);
-      expect(n.status).toBe(status);
-      return n;
-    },
-    { timeoutMs, intervalMs: 100, message: `${registry.name} did not list ${id} as ${status}` },
-  );
 }
 
 /** Every error of every role: application/problem+json with type, title, status, detail and a stable code. */
@@ -121,17 +96,6 @@ async function expectDocs(proc: ShoalProcess, path: string): Promise<void> {
   expect(json.body.openapi).toMatch(/^3\./);
   expect(json.body.info.title).toEqual(expect.any(String));
   expect(Object.keys(json.body.paths)).toContain(path);
-}
-
-async function upload(node: ShoalProcess, key: string, content: string): Promise<{ status: number; body: { key?: string; replicas?: number } }> {
-  const res = await fetch(`${node.url}/v1/files/${key}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'text/plain' },
-    body: content,
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as { key?: string; replicas?: number }) : {} };
 }
 
 /**
@@ -522,7 +486,7 @@ describe('membership with two registries (HA)', () => {
       for (const [i, node] of cluster.nodes.entries()) {
         const ready = await requestJson(`${node.url}/health/ready`);
         expect(ready.status).toBe(200);
-        const put = await upload(node, `ha/round-${round}-via-${i}.txt`, `written in round ${round} through ${node.name}`);
+        const put = await putFile(node, `ha/round-${round}-via-${i}.txt`, `written in round ${round} through ${node.name}`, 'text/plain');
         expect(put.status).toBe(201);
         expect(put.body.replicas).toBe(2);
       }

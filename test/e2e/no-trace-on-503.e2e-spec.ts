@@ -1,16 +1,18 @@
 import http from 'node:http';
 import { requestJson } from '../support/http.js';
-import { NetLab, type NetHost } from '../support/netns.js';
+import { NetLab } from '../support/netns.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
 import type { ShoalProcess } from '../support/processes.js';
 import { type Cluster, startCluster } from '../support/start-cluster.js';
+import { type NetMechanism, openTestNet, type TestNet } from '../support/test-net.js';
 import { withLogs } from '../support/with-logs.js';
 
 /**
  * DESIGN §3 Upload: a 503 leaves nothing behind. The coordinator commits its own copy (and writes hints) only once the
  * remote acknowledgements in hand make W with it; when W is out of reach it aborts every leg before any owner
  * commits. Two real failures: an owner killed with SIGKILL in the middle of the body, and a coordinator cut off from
- * its peers by a real network partition (network namespaces and iptables DROP rules; see test/support/netns.ts).
+ * its peers by a real network partition (network namespaces and iptables DROP rules, or the fault proxy; see
+ * test/support/test-net.ts).
  */
 
 interface Listing {
@@ -86,30 +88,34 @@ describe('an owner killed in the middle of the body', () => {
   }), 60_000);
 });
 
-/** Real partitions need root and a kernel that allows network namespaces; elsewhere this part is skipped, saying so. */
+/**
+ * The partition, by both mechanisms of test/support/test-net.ts: network namespaces with iptables DROP rules (needs
+ * root; skipped elsewhere, saying so) and the fault-injecting TCP proxy on 127.0.0.1 (runs everywhere), which drops
+ * the isolated node's peer traffic the same way while the registry and the client still reach it.
+ */
 const netnsOk = await NetLab.available();
-if (!netnsOk) process.stderr.write('no-trace-on-503: network namespaces unavailable here (not root?); the partition test is skipped\n');
-const describeNetns = netnsOk ? describe : describe.skip;
+if (!netnsOk) process.stderr.write('no-trace-on-503: network namespaces unavailable here (not root?); the partition runs through the fault proxy only\n');
+const mechanisms: NetMechanism[] = netnsOk ? ['netns', 'proxy'] : ['proxy'];
 
-describeNetns('a coordinator partitioned from its peers (network namespaces, iptables DROP)', () => {
-  let lab: NetLab | undefined;
+describe.each(mechanisms)('a coordinator partitioned from its peers (%s)', (mechanism) => {
+  let net: TestNet | undefined;
   let cluster: Cluster | undefined;
-  const hosts: NetHost[] = [];
 
   beforeAll(async () => {
-    lab = await NetLab.create();
-    for (let i = 0; i < 3; i++) hosts.push(await lab.addHost());
+    net = (await openTestNet(mechanism)).net;
+    const placed = net;
     cluster = await startCluster({
       nodes: 3,
-      registryHost: lab.gateway,
-      nodeHost: (i) => ({ host: hosts[i - 1].ip, wrap: hosts[i - 1].wrap }),
+      registryHost: placed.registryHost,
+      registryUrl: (r) => placed.registryUrl(r),
+      nodeHost: (i, port) => placed.placeNode(`node-${i}`, port),
       nodeEnv: { REPLICATION_FACTOR: '3', WRITE_QUORUM: '2', READ_QUORUM: '2', SYNC_INTERVAL_MS: '1000' },
     });
   }, 60_000);
 
   afterAll(async () => {
     await cluster?.stop();
-    await lab?.destroy();
+    await net?.destroy();
   });
 
   it('refuses a write within seconds with 503, and after healing the earlier acknowledged value is everywhere', withLogs(() => cluster, async () => {
@@ -120,7 +126,7 @@ describeNetns('a coordinator partitioned from its peers (network namespaces, ipt
     expect(first.status).toBe(201);
     const acked = ((await first.json()) as { version: string }).version;
 
-    await lab!.isolate(hosts[0]);
+    await net!.isolate(isolated.name);
     const started = Date.now();
     const refused = await fetch(`${isolated.url}/v1/files/${key}`, { method: 'PUT', body: 'isolated', signal: AbortSignal.timeout(20_000) });
     const tookMs = Date.now() - started;
@@ -130,8 +136,10 @@ describeNetns('a coordinator partitioned from its peers (network namespaces, ipt
     expect(tookMs).toBeLessThan(5000);
     // A delete through the isolated node is refused the same way.
     expect((await fetch(`${isolated.url}/v1/files/${key}`, { method: 'DELETE', signal: AbortSignal.timeout(20_000) })).status).toBe(503);
+    // The cut is real: the isolated node still answers its client, and its peers are still up in the registry.
+    expect((await fetch(`${isolated.url}/health/live`)).status).toBe(200);
 
-    await lab!.heal(hosts[0]);
+    await net!.heal();
     await sleep(3000); // sync rounds and hint deliveries, had anything been left behind
     await pollUntil(async () => {
       for (const n of cluster!.nodes) {

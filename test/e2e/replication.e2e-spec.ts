@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FileInfoDto, FileItemDto, FileListDto, NodeInfoDto } from '../../src/node/api/files.dto.js';
+import type { FileInfoDto, FileListDto } from '../../src/node/api/files.dto.js';
+import { deleteFile, fileUrl, getFile, inBatches, listAll, localItems, metric, nodeInfo, putFile, sha256 } from '../support/files.js';
 import { requestJson } from '../support/http.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
 import type { ShoalProcess } from '../support/processes.js';
@@ -24,61 +25,7 @@ const SYNC_OFF: Record<string, string> = { SYNC_INTERVAL_MS: '3600000' };
 const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------------------------
-// HTTP helpers (127.0.0.1 only: every URL is built from a ShoalProcess, which listens on loopback)
-
-interface Reply<T> {
-  status: number;
-  headers: Headers;
-  body: T;
-}
-
-function fileUrl(node: ShoalProcess, key: string): string {
-  return `${node.url}/v1/files/${key.split('/').map(encodeURIComponent).join('/')}`;
-}
-
-async function putFile(node: ShoalProcess, key: string, data: Buffer, contentType = 'application/octet-stream'): Promise<Reply<FileInfoDto & { code?: string }>> {
-  const res = await fetch(fileUrl(node, key), { method: 'PUT', body: data, headers: { 'content-type': contentType }, signal: AbortSignal.timeout(15_000) });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : {} };
-}
-
-async function getFile(node: ShoalProcess, key: string): Promise<Reply<Buffer>> {
-  const res = await fetch(fileUrl(node, key), { signal: AbortSignal.timeout(15_000) });
-  return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
-}
-
-async function deleteFile(node: ShoalProcess, key: string): Promise<number> {
-  const res = await fetch(fileUrl(node, key), { method: 'DELETE', signal: AbortSignal.timeout(15_000) });
-  await res.body?.cancel();
-  return res.status;
-}
-
-/** Every page of `GET /v1/files` (cluster-wide, or this node's copies with `local`), in the order received. */
-async function listAll(node: ShoalProcess, prefix: string, opts: { local?: boolean; limit?: number } = {}): Promise<{ items: FileItemDto[]; pages: number }> {
-  const items: FileItemDto[] = [];
-  let cursor: string | null = null;
-  for (let page = 1; page <= 200; page++) {
-    const q = new URLSearchParams({ prefix, limit: String(opts.limit ?? 1000) });
-    if (opts.local) q.set('local', 'true');
-    if (cursor) q.set('cursor', cursor);
-    const res = await requestJson<FileListDto>(`${node.url}/v1/files?${q}`);
-    if (res.status !== 200) throw new Error(`${node.name}: GET /v1/files?${q} answered ${res.status} ${JSON.stringify(res.body)}`);
-    items.push(...res.body.items);
-    cursor = res.body.nextCursor;
-    if (!cursor) return { items, pages: page };
-  }
-  throw new Error(`${node.name}: the listing of "${prefix}" did not end within 200 pages`);
-}
-
-async function localItems(node: ShoalProcess, prefix: string): Promise<FileItemDto[]> {
-  return (await listAll(node, prefix, { local: true, limit: 50 })).items;
-}
-
-async function nodeInfo(node: ShoalProcess): Promise<NodeInfoDto> {
-  const res = await requestJson<NodeInfoDto>(`${node.url}/v1/node`, { timeoutMs: 3000 });
-  if (res.status !== 200) throw new Error(`${node.name}: GET /v1/node answered ${res.status}`);
-  return res.body;
-}
+// HTTP helpers: test/support/files.ts
 
 /** Until every node has finished its first anti-entropy round and is `ready` (see the note at the top). */
 async function firstSyncDone(nodes: ShoalProcess[]): Promise<void> {
@@ -90,14 +37,6 @@ async function firstSyncDone(nodes: ShoalProcess[]): Promise<void> {
   }, { timeoutMs: 20_000, intervalMs: 200, message: 'the nodes did not finish a first sync round' });
 }
 
-async function metric(node: ShoalProcess, name: string): Promise<number> {
-  const res = await requestJson<string>(`${node.url}/metrics`, { headers: { accept: 'text/plain' } });
-  const line = String(res.body).split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-}
-
-const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-
 // ---------------------------------------------------------------------------------------------------------------
 // Freezing nodes (SIGSTOP) and waiting until the others see it
 
@@ -106,6 +45,17 @@ class Freezer {
   private ids = new Map<ShoalProcess, string>();
 
   constructor(private readonly cluster: () => Cluster) {}
+
+  /** The describe's hooks: thaw what a test left frozen; at the end resume anything still stopped and stop the cluster. */
+  thawAfterEachAndStopAfterAll(): void {
+    afterEach(async () => {
+      if (this.stopped.size > 0) await this.thawAll();
+    }, 30_000);
+    afterAll(async () => {
+      for (const n of [...this.stopped]) if (n.running) n.kill('SIGCONT');
+      await this.cluster()?.stop();
+    });
+  }
 
   async idOf(node: ShoalProcess): Promise<string> {
     let id = this.ids.get(node);
@@ -151,14 +101,6 @@ class Freezer {
   }
 }
 
-
-/** Runs `fn` over `items` with at most `width` at a time. */
-async function inBatches<T, R>(items: T[], width: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += width) out.push(...(await Promise.all(items.slice(i, i + width).map((it, j) => fn(it, i + j)))));
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('replication: 3 nodes, N=3 W=2 R=2', () => {
@@ -173,14 +115,7 @@ describe('replication: 3 nodes, N=3 W=2 R=2', () => {
     await firstSyncDone(nodes);
   }, 60_000);
 
-  afterEach(async () => {
-    if (freezer.stopped.size > 0) await freezer.thawAll();
-  }, 30_000);
-
-  afterAll(async () => {
-    for (const n of [...freezer.stopped]) if (n.running) n.kill('SIGCONT');
-    await cluster?.stop();
-  });
+  freezer.thawAfterEachAndStopAfterAll();
 
   it('an upload through node 1 is stored on all three and reads back identical through node 3', withLogs(() => cluster, async () => {
     const data = randomBytes(200 * 1024);
@@ -197,7 +132,7 @@ describe('replication: 3 nodes, N=3 W=2 R=2', () => {
     expect(got.body.equals(data)).toBe(true);
 
     for (const n of nodes) {
-      const local = await localItems(n, 'basic/');
+      const local = await localItems(n, 'basic/', 50);
       expect(local.map((i) => [i.key, i.version, i.sha256])).toEqual([['basic/photo.bin', put.body.version, sha256(data)]]);
     }
   }));
@@ -210,11 +145,11 @@ describe('replication: 3 nodes, N=3 W=2 R=2', () => {
     expect(await deleteFile(nodes[1], 'del/gone.txt')).toBe(204);
     for (const n of nodes) expect((await getFile(n, 'del/gone.txt')).status).toBe(404);
     await pollUntil(async () => {
-      for (const n of nodes) expect(await localItems(n, 'del/')).toEqual([]);
+      for (const n of nodes) expect(await localItems(n, 'del/', 50)).toEqual([]);
     }, { timeoutMs: 5000, message: 'the deleted file stayed in a local listing' });
     // A second delete finds nothing live.
     expect(await deleteFile(nodes[2], 'del/gone.txt')).toBe(404);
-    expect((await listAll(nodes[2], 'del/')).items).toEqual([]);
+    expect((await listAll(nodes[2], 'del/', { limit: 1000 })).items).toEqual([]);
   }));
 
   it('with one node hung, an upload succeeds on 2 replicas and the hung node gets it once it is back (hinted handoff)', withLogs(() => cluster, async () => {
@@ -234,7 +169,7 @@ describe('replication: 3 nodes, N=3 W=2 R=2', () => {
 
     freezer.thaw(hung);
     await pollUntil(async () => {
-      expect((await localItems(hung, 'hint/')).map((i) => [i.key, i.version, i.sha256])).toEqual([['hint/late.bin', put.body.version, sha256(data)]]);
+      expect((await localItems(hung, 'hint/', 50)).map((i) => [i.key, i.version, i.sha256])).toEqual([['hint/late.bin', put.body.version, sha256(data)]]);
     }, { timeoutMs: 15_000, message: 'the hint was not delivered to the node that missed the write' });
     await pollUntil(async () => expect((await nodeInfo(a)).handoffPending).toBe(0), { timeoutMs: 5000, message: 'the hint was not removed' });
     const got = await getFile(hung, 'hint/late.bin');
@@ -259,11 +194,11 @@ describe('replication: 3 nodes, N=3 W=2 R=2', () => {
     await freezer.thawAll();
     await sleep(1200); // longer than one handoff round: had anything been hinted, it would have moved by now
     for (const n of nodes) {
-      expect(await localItems(n, 'refused/')).toEqual([]);
+      expect(await localItems(n, 'refused/', 50)).toEqual([]);
       expect((await getFile(n, 'refused/never.bin')).status).toBe(404);
       expect((await nodeInfo(n)).handoffPending).toBe(0);
     }
-    expect((await listAll(b, 'refused/')).items).toEqual([]);
+    expect((await listAll(b, 'refused/', { limit: 1000 })).items).toEqual([]);
   }), 45_000);
 
   it('lists 120 keys cluster-wide through any node, 25 a page, each once in key order — also with a node hung', withLogs(() => cluster, async () => {
@@ -304,7 +239,7 @@ describe('replication: 3 nodes, N=3 W=2 R=2', () => {
 
     await pollUntil(async () => {
       for (const n of nodes) {
-        const local = await localItems(n, 'race/');
+        const local = await localItems(n, 'race/', 50);
         expect([n.name, local.map((i) => [i.key, i.version, i.sha256])]).toEqual([n.name, [[key, newest, sha256(winner)]]]);
       }
     }, { timeoutMs: 10_000, message: 'the replicas did not converge on the newest version' });
@@ -336,7 +271,7 @@ describe('replication: 3 nodes, N=3 W=2 R=2', () => {
     freezer.thaw(stale);
     await freezer.seen(writer, 'down', [reader, stale]);
     await freezer.seen(stale, 'up', [reader]);
-    expect((await localItems(stale, 'repair/')).map((i) => i.version)).toEqual([first.body.version]);
+    expect((await localItems(stale, 'repair/', 50)).map((i) => i.version)).toEqual([first.body.version]);
     const repairsBefore = await metric(reader, 'shoal_read_repairs_total');
 
     const got = await getFile(reader, key);
@@ -345,12 +280,56 @@ describe('replication: 3 nodes, N=3 W=2 R=2', () => {
     expect(got.body.equals(v2)).toBe(true);
 
     await pollUntil(async () => {
-      expect((await localItems(stale, 'repair/')).map((i) => [i.version, i.sha256])).toEqual([[second.body.version, sha256(v2)]]);
+      expect((await localItems(stale, 'repair/', 50)).map((i) => [i.version, i.sha256])).toEqual([[second.body.version, sha256(v2)]]);
     }, { timeoutMs: 10_000, message: 'the stale owner was not repaired by the read' });
     expect(await metric(reader, 'shoal_read_repairs_total')).toBeGreaterThan(repairsBefore);
     const fromStale = await getFile(stale, key);
     expect(fromStale.body.equals(v2)).toBe(true);
   }), 45_000);
+
+  it('concurrent small uploads and reads through node 1 travel in batches, and every owner holds every file identically', withLogs(() => cluster, async () => {
+    const keys = Array.from({ length: 96 }, (_, i) => `batch/f${i}.bin`);
+    const bodies = keys.map(() => randomBytes(4096));
+    const route = (r: string) => metric(nodes[1], 'shoal_http_request_duration_seconds_count', { route: r });
+    const before = { batches: await route('/internal/entries/batch'), fences: await route('/internal/fence'), fenceBatches: await route('/internal/fence/batch'), versions: await route('/internal/versions') };
+    const puts = await inBatches(keys, 32, (k, i) => putFile(nodes[0], k, bodies[i]));
+    for (const p of puts) expect(p.status).toBe(201);
+    for (const p of puts) expect(p.body.replicas).toBeGreaterThanOrEqual(2);
+    const gets = await inBatches(keys, 32, (k) => getFile(nodes[0], k));
+    for (const [i, g] of gets.entries()) expect(g.status === 200 && g.body.equals(bodies[i])).toBe(true);
+    // Node 2 (an owner of every key) was sent fewer requests than files, and no single-entry fence at all.
+    const batches = (await route('/internal/entries/batch')) - before.batches;
+    const fenceBatches = (await route('/internal/fence/batch')) - before.fenceBatches;
+    expect(batches).toBeGreaterThan(0);
+    expect(batches).toBeLessThan(keys.length);
+    expect(fenceBatches).toBeLessThan(keys.length);
+    expect((await route('/internal/fence')) - before.fences).toBe(0);
+    expect((await route('/internal/versions')) - before.versions).toBeLessThan(keys.length);
+    // Every owner ends up with every file at the same version and content.
+    const want = keys.map((k, i) => [k, puts[i].body.version, sha256(bodies[i])]).sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    await pollUntil(async () => {
+      for (const n of nodes) expect((await localItems(n, 'batch/', 500)).map((i) => [i.key, i.version, i.sha256])).toEqual(want);
+    }, { timeoutMs: 5000, message: 'an owner lacks a batched file' });
+  }));
+
+  it('with one node hung mid-load, small uploads still answer with 2 replicas and the batches it missed reach it as hints', withLogs(() => cluster, async () => {
+    const [a, , hung] = nodes;
+    // Frozen, not yet seen down: its batches are sent and go unanswered until the leg's timeout.
+    await freezer.freeze(hung);
+    const keys = Array.from({ length: 32 }, (_, i) => `batch-hung/f${i}.bin`);
+    const bodies = keys.map(() => randomBytes(2048));
+    const puts = await inBatches(keys, 32, (k, i) => putFile(a, k, bodies[i]));
+    for (const p of puts) expect([p.status, p.body.replicas]).toEqual([201, 2]);
+    freezer.thaw(hung);
+    await pollUntil(async () => {
+      const held = await localItems(hung, 'batch-hung/', 500);
+      expect(held.length).toBe(keys.length);
+    }, { timeoutMs: 30_000, intervalMs: 250, message: 'the hung node did not get the writes it missed' });
+    for (const [i, k] of keys.entries()) {
+      const held = (await localItems(hung, k, 1))[0];
+      expect([held.version, held.sha256]).toEqual([puts[i].body.version, sha256(bodies[i])]);
+    }
+  }));
 });
 
 describe('replication: 4 nodes, N=2 W=2 R=1', () => {
@@ -372,14 +351,7 @@ describe('replication: 4 nodes, N=2 W=2 R=1', () => {
     await firstSyncDone(nodes);
   }, 60_000);
 
-  afterEach(async () => {
-    if (freezer.stopped.size > 0) await freezer.thawAll();
-  }, 30_000);
-
-  afterAll(async () => {
-    for (const n of [...freezer.stopped]) if (n.running) n.kill('SIGCONT');
-    await cluster?.stop();
-  });
+  freezer.thawAfterEachAndStopAfterAll();
 
   it('200 keys: each on exactly 2 nodes, spread over all 4', withLogs(() => cluster, async () => {
     const keys = Array.from({ length: 200 }, (_, i) => `spread/key-${String(i).padStart(3, '0')}`);
@@ -393,7 +365,7 @@ describe('replication: 4 nodes, N=2 W=2 R=1', () => {
     const holders = new Map<string, string[]>(keys.map((k) => [k, []]));
     const share: number[] = [];
     for (const [i, n] of nodes.entries()) {
-      const items = await localItems(n, 'spread/');
+      const items = await localItems(n, 'spread/', 50);
       share.push(items.length);
       for (const it of items) holders.get(it.key)?.push(ids[i]);
     }
@@ -414,7 +386,7 @@ describe('replication: 4 nodes, N=2 W=2 R=1', () => {
     expect(puts.map((p) => p.status)).toEqual(keys.map(() => 201));
     const [c, d] = [nodes[2], nodes[3]];
     const onlyOnCD = new Set(keys);
-    for (const n of [nodes[0], nodes[1]]) for (const it of await localItems(n, 'gap/')) onlyOnCD.delete(it.key);
+    for (const n of [nodes[0], nodes[1]]) for (const it of await localItems(n, 'gap/', 50)) onlyOnCD.delete(it.key);
     expect(onlyOnCD.size).toBeGreaterThan(0); // ~1/6 of the keys live on exactly {c, d}: P(none of 80) ≈ 5e-7
 
     await freezer.freeze(c);
@@ -441,7 +413,7 @@ describe('replication: 4 nodes, N=2 W=2 R=1', () => {
     const info = JSON.parse(up.text) as FileInfoDto;
     expect(info).toMatchObject({ size, sha256: up.sha256, replicas: 2 });
 
-    const held = await Promise.all(nodes.map(async (n) => (await localItems(n, 'big/')).length > 0));
+    const held = await Promise.all(nodes.map(async (n) => (await localItems(n, 'big/', 50)).length > 0));
     expect(held.filter(Boolean)).toHaveLength(2);
     const proxy = nodes[held.indexOf(false)];
 
@@ -459,7 +431,7 @@ describe('replication: 4 nodes, N=2 W=2 R=1', () => {
     expect(down.size).toBe(size);
     expect(down.sha256).toBe(up.sha256);
     expect(await metric(proxy, 'shoal_proxy_reads_total')).toBeGreaterThanOrEqual(1);
-    expect(await localItems(proxy, 'big/')).toEqual([]); // proxied, not copied
+    expect(await localItems(proxy, 'big/', 50)).toEqual([]); // proxied, not copied
     const grewMiB = (peak - before) / MiB;
     expect(grewMiB).toBeLessThan(100);
   }), 120_000);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../support/processes.js';
 import { runTool, S3_KEY, startS3Cluster, type S3Cluster, type ToolRun } from '../support/s3-cluster.js';
+import { sha256 as sha } from '../support/files.js';
 
 /**
  * The aws CLI, rclone and s3cmd, as users run them, against a real 3-node cluster's S3 API — each with its own config
@@ -11,7 +12,6 @@ import { runTool, S3_KEY, startS3Cluster, type S3Cluster, type ToolRun } from '.
  */
 const MiB = 1024 * 1024;
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('S3 API with real clients', () => {
   let s3: S3Cluster;

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { MembershipDto } from '../../src/common/protocol/membership.dto.js';
-import type { FileInfoDto, FileItemDto, FileListDto, NodeInfoDto } from '../../src/node/api/files.dto.js';
-import { partitionOf } from '../../src/node/placement/partition.js';
+import type { FileItemDto } from '../../src/node/api/files.dto.js';
+import { deleteFile, getFile, inBatches, listAll, localItems, metric, nodeInfo, putFile, sha256 } from '../support/files.js';
+import { partitionOf } from '../../src/node/storage/partition.js';
 import { ownersOf } from '../../src/node/placement/placement.js';
 import { requestJson } from '../support/http.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
@@ -27,98 +28,10 @@ const REGISTRY_FAST: Env = { NODE_TTL_MS: '1500' };
 const KiB = 1024;
 
 // ---------------------------------------------------------------------------------------------------------------
-// HTTP helpers (127.0.0.1 only: every URL is built from a ShoalProcess, which listens on loopback)
-
-function assertLoopback(url: string): void {
-  if (new URL(url).hostname !== '127.0.0.1') throw new Error(`only 127.0.0.1, not ${url}`);
-}
-
-function fileUrl(node: ShoalProcess, key: string): string {
-  return `${node.url}/v1/files/${key.split('/').map(encodeURIComponent).join('/')}`;
-}
-
-async function putFile(node: ShoalProcess, key: string, data: Buffer): Promise<{ status: number; body: FileInfoDto & { code?: string } }> {
-  const url = fileUrl(node, key);
-  assertLoopback(url);
-  const res = await fetch(url, { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(15_000) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : {} };
-}
-
-interface Download {
-  status: number;
-  /** what arrived before the body ended or was cut */
-  body: Buffer;
-  /** true when the connection was cut before the body was complete */
-  cut: boolean;
-}
-
-/** A GET whose body is read chunk by chunk, so that a response cut short is told apart from a complete one. */
-async function getFile(node: ShoalProcess, key: string): Promise<Download> {
-  const url = fileUrl(node, key);
-  assertLoopback(url);
-  const res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
-  const chunks: Buffer[] = [];
-  let cut = false;
-  try {
-    if (res.body) for await (const chunk of res.body) chunks.push(Buffer.from(chunk));
-  } catch {
-    cut = true; // undici: "terminated" when the server destroys the socket mid-body
-  }
-  const body = Buffer.concat(chunks);
-  const declared = res.headers.get('content-length');
-  if (!cut && declared !== null && Number(declared) !== body.length) cut = true;
-  return { status: res.status, body, cut };
-}
-
-async function deleteFile(node: ShoalProcess, key: string): Promise<number> {
-  const url = fileUrl(node, key);
-  assertLoopback(url);
-  const res = await fetch(url, { method: 'DELETE', signal: AbortSignal.timeout(15_000) });
-  await res.body?.cancel();
-  return res.status;
-}
-
-/** Every page of `GET /v1/files` (this node's own copies with `local`). */
-async function listAll(node: ShoalProcess, prefix: string, opts: { local?: boolean; limit?: number } = {}): Promise<FileItemDto[]> {
-  const items: FileItemDto[] = [];
-  let cursor: string | null = null;
-  for (let page = 1; page <= 500; page++) {
-    const q = new URLSearchParams({ prefix, limit: String(opts.limit ?? 100) });
-    if (opts.local) q.set('local', 'true');
-    if (cursor) q.set('cursor', cursor);
-    const res = await requestJson<FileListDto>(`${node.url}/v1/files?${q}`, { timeoutMs: 5000 });
-    if (res.status !== 200) throw new Error(`${node.name}: GET /v1/files?${q} answered ${res.status} ${JSON.stringify(res.body)}`);
-    items.push(...res.body.items);
-    cursor = res.body.nextCursor;
-    if (!cursor) return items;
-  }
-  throw new Error(`${node.name}: the listing of "${prefix}" did not end within 500 pages`);
-}
-
-const localItems = (node: ShoalProcess, prefix: string) => listAll(node, prefix, { local: true });
+// HTTP helpers beyond test/support/files.ts
 
 /** `key version sha256` per item: what "the same copy" means. */
 const triples = (items: FileItemDto[]) => items.map((i) => `${i.key} ${i.version} ${i.sha256}`);
-
-async function nodeInfo(node: ShoalProcess): Promise<NodeInfoDto> {
-  const res = await requestJson<NodeInfoDto>(`${node.url}/v1/node`, { timeoutMs: 3000 });
-  if (res.status !== 200) throw new Error(`${node.name}: GET /v1/node answered ${res.status}`);
-  return res.body;
-}
-
-/** The sum of every sample of a metric (all label values), or only those whose labels include `labels`. */
-async function metric(node: ShoalProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const res = await requestJson<string>(`${node.url}/metrics`, { headers: { accept: 'text/plain' }, timeoutMs: 3000 });
-  let sum = 0;
-  for (const line of String(res.body).split('\n')) {
-    const m = /^([A-Za-z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (!Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) continue;
-    sum += Number(m[3]);
-  }
-  return sum;
-}
 
 /** A node's raw entries (tombstones included) through the internal scan route: shows whether a tombstone is still kept. */
 async function rawEntries(cluster: Cluster, node: ShoalProcess, prefix: string): Promise<{ key: string; deleted: boolean }[]> {
@@ -132,8 +45,6 @@ async function registryStatus(cluster: Cluster, id: string): Promise<string | un
   const { body } = await requestJson<MembershipDto>(`${cluster.registry.url}/v1/nodes`, { timeoutMs: 3000 });
   return body.nodes.find((n) => n.id === id)?.status;
 }
-
-const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 function blobPath(node: ShoalProcess, sha: string): string {
   return path.join(node.dataDir, 'blobs', sha.slice(0, 2), sha.slice(2, 4), sha);
@@ -160,13 +71,6 @@ async function flipByte(file: string, offset: number): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-/** Runs `fn` over `items` with at most `width` at a time. */
-async function inBatches<T, R>(items: readonly T[], width: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += width) out.push(...(await Promise.all(items.slice(i, i + width).map((it, j) => fn(it, i + j)))));
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -216,7 +120,6 @@ async function seen(c: Named, target: ShoalProcess, status: 'up' | 'down' | 'dea
   );
 }
 
-
 const timings: string[] = [];
 async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
   const t0 = Date.now();
@@ -227,6 +130,16 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
 afterAll(() => {
   if (timings.length) process.stderr.write(`self-healing timings:\n  ${timings.join('\n  ')}\n`);
 });
+
+/** The describe's hooks: heal after every test; at the end resume anything still stopped and stop the cluster. */
+function healAfterEachAndStopAfterAll(named: () => Named | undefined): void {
+  afterEach(async () => heal(named()), 60_000);
+  afterAll(async () => {
+    const c = named();
+    for (const n of c?.nodes ?? []) if (n.running) n.kill('SIGCONT');
+    await c?.cluster.stop();
+  });
+}
 
 /** Brings a cluster back to every node running, unpaused and seen up (after a test that failed half-way). */
 async function heal(c: Named | undefined): Promise<void> {
@@ -330,12 +243,7 @@ describe('self-healing: 3 nodes, N=3 — anti-entropy, wiped node, bit rot', () 
     c = await startNamed(3, { nodeEnv: { REPLICATION_FACTOR: '3', WRITE_QUORUM: '2', READ_QUORUM: '2', SCRUB_BYTES_PER_SEC: '1000000000' } });
   }, 60_000);
 
-  afterEach(async () => heal(c), 60_000);
-
-  afterAll(async () => {
-    for (const n of c?.nodes ?? []) if (n.running) n.kill('SIGCONT');
-    await c?.cluster.stop();
-  });
+  healAfterEachAndStopAfterAll(() => c);
 
   it('a node hung (SIGSTOP, seen down) during 200 writes, overwrites and 50 deletes converges after SIGCONT', withLogs(cluster, async () => {
     const [a, b, hung] = c.nodes;
@@ -595,12 +503,7 @@ describe('self-healing: tombstone GC (TOMBSTONE_TTL_MS=8000)', () => {
     c = await startNamed(3, { nodeEnv: { REPLICATION_FACTOR: '3', TOMBSTONE_TTL_MS: String(TTL) } });
   }, 60_000);
 
-  afterEach(async () => heal(c), 60_000);
-
-  afterAll(async () => {
-    for (const n of c?.nodes ?? []) if (n.running) n.kill('SIGCONT');
-    await c?.cluster.stop();
-  });
+  healAfterEachAndStopAfterAll(() => c);
 
   it('deletes stay deleted once their tombstones are purged', withLogs(cluster, async () => {
     const [a, b] = c.nodes;
@@ -629,7 +532,7 @@ describe('self-healing: tombstone GC (TOMBSTONE_TTL_MS=8000)', () => {
       expect(triples(await localItems(n, 'gc/a-'))).toEqual(expectedLocal(model));
       expect((await rawEntries(c.cluster, n, 'gc/a-')).map((e) => e.key).sort()).toEqual(expectedLocal(model).map((t) => t.split(' ')[0]));
     }
-    expect((await listAll(c.nodes[2], 'gc/a-')).map((i) => i.key)).toEqual(['gc/a-5', 'gc/a-6', 'gc/a-7', 'gc/a-8', 'gc/a-9']);
+    expect((await listAll(c.nodes[2], 'gc/a-')).items.map((i) => i.key)).toEqual(['gc/a-5', 'gc/a-6', 'gc/a-7', 'gc/a-8', 'gc/a-9']);
     await expectReads(model, c.nodes);
   }), 60_000);
 
@@ -733,7 +636,7 @@ describe('self-healing: tombstone GC (TOMBSTONE_TTL_MS=8000)', () => {
         expect(triples(await localItems(n, 'gc/b-'))).toEqual(expectedLocal(model));
         expect((await rawEntries(c.cluster, n, 'gc/b-')).map((e) => e.key)).toEqual(['gc/b-keep']);
       }
-      expect((await listAll(a, 'gc/b-')).map((i) => i.key)).toEqual(['gc/b-keep']);
+      expect((await listAll(a, 'gc/b-')).items.map((i) => i.key)).toEqual(['gc/b-keep']);
       if (round === 0) await sleep(3000);
     }
   }), 90_000);

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { type Cluster, startCluster } from '../support/start-cluster.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
 import type { ShoalProcess } from '../support/processes.js';
+import { sha256 as sha } from '../support/files.js';
+import type { FileItem, FileList } from '../../src/client/shoal-client.js';
 
 /**
  * The client API of one real node over real HTTP (DESIGN §2), its on-disk guarantees (§4) after a crash, and its
@@ -30,24 +32,14 @@ interface CallOptions {
   timeoutMs?: number;
 }
 
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const json = <T = Record<string, unknown>>(r: Res): T => JSON.parse(r.body.toString('utf8')) as T;
 /** Key order: UTF-8 bytes (= code points), as the store keeps them. */
 const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 const enc = (key: string) => key.split('/').map(encodeURIComponent).join('/');
 
-interface Item {
-  key: string;
-  size: number;
-  sha256: string;
-  contentType: string;
-  version: string;
-  updatedAt: string;
-}
-interface Page {
-  items: Item[];
-  nextCursor: string | null;
-}
+/** The listing's shapes, as the generated client types them. */
+type Item = FileItem;
+type Page = FileList;
 
 describe('storage over HTTP, one node', () => {
   let cluster: Cluster;
@@ -108,6 +100,11 @@ describe('storage over HTTP, one node', () => {
 
   afterAll(async () => {
     await cluster?.stop();
+  });
+
+  it('logs JSON lines whose context is the class that wrote them (the bundled dist/main.js keeps class names)', () => {
+    const lines = node.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { context?: string; msg?: string });
+    expect(lines.find((l) => /API_READ_TOKENS are empty/.test(l.msg ?? ''))).toMatchObject({ context: 'ClientAuthGuard' });
   });
 
   describe('client API calls (DESIGN §2)', () => {

@@ -1,3 +1,5 @@
+import { isLive as spawnerIsLive } from '../../src/tools/cluster/server-process.js';
+
 /** Minimal HTTP helpers over global fetch for e2e tests. Only loopback URLs are accepted. */
 
 /** A response with its body parsed as JSON when it is JSON (including application/problem+json), else as text. */
@@ -38,15 +40,9 @@ export function getJson<T = unknown>(url: string, token?: string): Promise<JsonR
 }
 
 /** True when `GET <baseUrl>/health/live` answers 2xx; false while nothing listens there. */
-export async function isLive(baseUrl: string): Promise<boolean> {
+export function isLive(baseUrl: string): Promise<boolean> {
   assertLoopback(baseUrl);
-  try {
-    const res = await fetch(`${baseUrl}/health/live`, { signal: AbortSignal.timeout(1000) });
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false; // refused or timed out: not (or no longer) listening
-  }
+  return spawnerIsLive(baseUrl);
 }
 
 /** Addresses of network namespaces a test created itself (see netns.ts); nothing else beyond loopback. */
@@ -57,7 +53,7 @@ export function allowTestHost(ip: string): void {
 }
 
 /** Tests must never reach beyond this machine. */
-function assertLoopback(url: string): void {
+export function assertLoopback(url: string): void {
   const { hostname } = new URL(url);
   if (hostname !== '127.0.0.1' && !TEST_HOSTS.has(hostname)) throw new Error(`e2e helpers only call 127.0.0.1 and the test's own namespaces, not ${url}`);
 }

@@ -1,7 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
-import type { FileListDto } from '../../src/node/api/files.dto.js';
+import { randomBytes } from 'node:crypto';
 import type { MembershipDto, NodeRecordDto } from '../../src/common/protocol/membership.dto.js';
-import { getJson, requestJson } from './http.js';
+import { ENV_SCHEMA } from '../../src/config/env.schema.js';
+import { ownersOf } from '../../src/node/placement/placement.js';
+import { partitionOf } from '../../src/node/storage/partition.js';
+import { getFile, localItems, metric, putFile, sha256 } from './files.js';
+import { getJson } from './http.js';
 import { pollUntil, sleep } from './poll-until.js';
 import type { ShoalProcess } from './processes.js';
 
@@ -15,26 +18,14 @@ export interface Written {
   at: number;
 }
 
-export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-function fileUrl(node: ShoalProcess, key: string): string {
-  return `${node.url}/v1/files/${key.split('/').map(encodeURIComponent).join('/')}`;
-}
-
 /** One PUT; resolves the acknowledged write, or `undefined` for any refusal (503 and the like) or network error. */
 export async function put(node: ShoalProcess, key: string, data: Buffer): Promise<Written | undefined> {
   try {
-    const res = await fetch(fileUrl(node, key), { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(15_000) });
-    await res.text();
+    const res = await putFile(node, key, data);
     return res.status === 201 ? { key, sha256: sha256(data), size: data.length, at: Date.now() } : undefined;
   } catch {
-    return undefined;
+    return undefined; // a network error or an unreadable answer: not acknowledged
   }
-}
-
-export async function get(node: ShoalProcess, key: string): Promise<{ status: number; body: Buffer }> {
-  const res = await fetch(fileUrl(node, key), { signal: AbortSignal.timeout(15_000) });
-  return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
 }
 
 /** Writes `count` files of `size` bytes through the given nodes in turn; returns the acknowledged ones. */
@@ -56,26 +47,39 @@ export async function writeMany(nodes: ShoalProcess[], prefix: string, count: nu
 export function startLoad(targets: () => ShoalProcess[], prefix: string, opts: { maxWrites?: number; maxMs?: number; size?: number } = {}) {
   const acked: Written[] = [];
   let refused = 0;
-  let stop = false;
-  const deadline = Date.now() + (opts.maxMs ?? 120_000);
-  const done = (async () => {
-    for (let i = 0; i < (opts.maxWrites ?? 5000) && !stop && Date.now() < deadline; i++) {
-      const nodes = targets().filter((n) => n.running);
-      if (nodes.length === 0) {
-        await sleep(50);
-        continue;
-      }
-      const w = await put(nodes[i % nodes.length], `${prefix}/${String(i).padStart(6, '0')}`, randomBytes(opts.size ?? 2048));
-      if (w) acked.push(w);
-      else refused++;
-      await sleep(5);
-    }
-  })();
+  const loop = boundedLoop(targets, { maxMs: opts.maxMs, maxSteps: opts.maxWrites ?? 5000 }, async (i, nodes) => {
+    const w = await put(nodes[i % nodes.length], `${prefix}/${String(i).padStart(6, '0')}`, randomBytes(opts.size ?? 2048));
+    if (w) acked.push(w);
+    else refused++;
+    return true;
+  });
   return {
     acked,
     get refused() {
       return refused;
     },
+    stop: loop.stop,
+  };
+}
+
+/**
+ * Runs `step(i, running targets)` again and again until stopped, `maxMs` (default 120 s) has passed or `maxSteps` ran:
+ * 5 ms apart, 50 ms while no target runs or `step` had nothing to do (returned false).
+ */
+function boundedLoop(targets: () => ShoalProcess[], opts: { maxMs?: number; maxSteps?: number }, step: (i: number, nodes: ShoalProcess[]) => Promise<boolean>): { stop(): Promise<void> } {
+  let stop = false;
+  const deadline = Date.now() + (opts.maxMs ?? 120_000);
+  const done = (async () => {
+    for (let i = 0; i < (opts.maxSteps ?? Infinity) && !stop && Date.now() < deadline; i++) {
+      const nodes = targets().filter((n) => n.running);
+      if (nodes.length === 0 || !(await step(i, nodes))) {
+        await sleep(50);
+        continue;
+      }
+      await sleep(5);
+    }
+  })();
+  return {
     async stop(): Promise<void> {
       stop = true;
       await done;
@@ -85,18 +89,7 @@ export function startLoad(targets: () => ShoalProcess[], prefix: string, opts: {
 
 /** Every copy a node holds under `prefix` (GET /v1/files?local=true), as key → sha256. */
 export async function localCopies(node: ShoalProcess, prefix: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  let cursor: string | null = null;
-  for (let page = 0; page < 1000; page++) {
-    const q = new URLSearchParams({ prefix, limit: '1000', local: 'true' });
-    if (cursor) q.set('cursor', cursor);
-    const res = await requestJson<FileListDto>(`${node.url}/v1/files?${q}`);
-    if (res.status !== 200) throw new Error(`${node.name}: local listing answered ${res.status}`);
-    for (const item of res.body.items) out.set(item.key, item.sha256);
-    cursor = res.body.nextCursor;
-    if (!cursor) return out;
-  }
-  throw new Error(`${node.name}: the local listing did not end`);
+  return new Map((await localItems(node, prefix, 1000)).map((item) => [item.key, item.sha256]));
 }
 
 /** Which of `nodes` hold each written file with the right content. */
@@ -117,13 +110,38 @@ export async function awaitCopies(nodes: ShoalProcess[], prefix: string, written
   );
 }
 
+/**
+ * Polls until every written file is held, with its content, by exactly its owners among `nodes` — the owners the
+ * nodes themselves compute (rendezvous hashing over the given members' ids, PARTITION_BITS at its default). A count
+ * of copies alone cannot tell a settled placement from a transient one: a coordinator keeps a copy it does not own
+ * while a hint for a slow owner is pending, and an interim holder keeps one until the owners confirm.
+ */
+export async function awaitPlacement(nodes: { node: ShoalProcess; id: string }[], prefix: string, written: Written[], n: number, timeoutMs = 30_000): Promise<void> {
+  const members = nodes.map(({ id }) => ({ id }));
+  const idOf = new Map(nodes.map(({ node, id }) => [node, id]));
+  const bits = Number(ENV_SCHEMA.PARTITION_BITS.default);
+  await pollUntil(
+    async () => {
+      const h = await holders(nodes.map((x) => x.node), prefix, written);
+      const wrong: string[] = [];
+      for (const [key, list] of h) {
+        const want = ownersOf(partitionOf(key, bits), members, n).map((m) => m.id).sort().join(',');
+        const got = list.map((x) => idOf.get(x)!).sort().join(',');
+        if (got !== want) wrong.push(`${key}: held by ${got || 'none'}, owners ${want}`);
+      }
+      if (wrong.length) throw new Error(`${wrong.length} of ${written.length} files are not held by exactly their owners, e.g. ${wrong.slice(0, 3).join('; ')}`);
+    },
+    { timeoutMs, intervalMs: 500, message: 'files did not settle on their owners' },
+  );
+}
+
 /** Every written file reads back, byte for byte, through `node`. */
 export async function expectReadable(node: ShoalProcess, written: Written[]): Promise<void> {
   const bad: string[] = [];
   for (let i = 0; i < written.length; i += 16) {
     await Promise.all(
       written.slice(i, i + 16).map(async (w) => {
-        const r = await get(node, w.key);
+        const r = await getFile(node, w.key);
         if (r.status !== 200 || sha256(r.body) !== w.sha256) bad.push(`${w.key}: ${r.status}`);
       }),
     );
@@ -131,16 +149,10 @@ export async function expectReadable(node: ShoalProcess, written: Written[]): Pr
   if (bad.length) throw new Error(`${bad.length} of ${written.length} acknowledged files do not read back through ${node.name}: ${bad.slice(0, 5).join(', ')}`);
 }
 
-/** The sum over `nodes` of a Prometheus counter or gauge (all label sets, or those matching `labels`). */
-export async function metricSum(nodes: ShoalProcess[], name: string, labels = ''): Promise<number> {
+/** The sum over the running `nodes` of a Prometheus counter or gauge (all label sets, or those matching `labels`). */
+export async function metricSum(nodes: ShoalProcess[], name: string, labels: Record<string, string> = {}): Promise<number> {
   let sum = 0;
-  for (const n of nodes.filter((p) => p.running)) {
-    const text = await (await fetch(`${n.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-    for (const line of text.split('\n')) {
-      const m = new RegExp(`^${name}(\\{[^}]*\\})? ([-+0-9.eE]+)$`).exec(line);
-      if (m && (m[1] ?? '').includes(labels)) sum += Number(m[2]);
-    }
-  }
+  for (const n of nodes.filter((p) => p.running)) sum += await metric(n, name, labels);
   return sum;
 }
 
@@ -173,31 +185,20 @@ export async function nodeId(node: ShoalProcess): Promise<string> {
 export function startReads(targets: () => ShoalProcess[], written: Written[], opts: { maxMs?: number } = {}) {
   const bad: string[] = [];
   let reads = 0;
-  let stop = false;
-  const deadline = Date.now() + (opts.maxMs ?? 120_000);
-  const done = (async () => {
-    for (let i = 0; !stop && Date.now() < deadline; i++) {
-      const nodes = targets().filter((n) => n.running);
-      const w = written[(i * 7919) % written.length];
-      if (nodes.length === 0 || !w) {
-        await sleep(50);
-        continue;
-      }
-      const node = nodes[i % nodes.length];
-      const r = await get(node, w.key).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }));
-      reads++;
-      if (r.status !== 200 || sha256(r.body) !== w.sha256) bad.push(`${w.key} via ${node.name}: ${r.status}`);
-      await sleep(5);
-    }
-  })();
+  const loop = boundedLoop(targets, opts, async (i, nodes) => {
+    const w = written[(i * 7919) % written.length];
+    if (!w) return false;
+    const node = nodes[i % nodes.length];
+    const r = await getFile(node, w.key).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }));
+    reads++;
+    if (r.status !== 200 || sha256(r.body) !== w.sha256) bad.push(`${w.key} via ${node.name}: ${r.status}`);
+    return true;
+  });
   return {
     bad,
     get reads() {
       return reads;
     },
-    async stop(): Promise<void> {
-      stop = true;
-      await done;
-    },
+    stop: loop.stop,
   };
 }

@@ -18,6 +18,7 @@ export class NetLab {
   readonly gateway: string;
   private readonly prefix: string;
   private readonly hosts: NetHost[] = [];
+  private added = 0;
   private readonly tag: string;
   private static created = 0;
 
@@ -57,8 +58,9 @@ export class NetLab {
 
   /** One more namespace on the bridge; its processes are launched with {@link NetHost.wrap}. */
   async addHost(): Promise<NetHost> {
-    const i = this.hosts.length + 1;
+    const i = ++this.added; // taken at once: hosts may be added concurrently
     const host = new NetHost(`shoal${this.tag}h${i}`, `${this.prefix}.${i + 1}`, `sv${this.tag}h${i}`);
+    this.hosts.push(host); // before anything exists, so that destroy() removes whatever part of it was made
     await run('ip', ['netns', 'add', host.ns]);
     await run('ip', ['link', 'add', host.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.ns]);
     await run('ip', ['link', 'set', host.veth, 'master', this.bridge, 'up']);
@@ -66,7 +68,6 @@ export class NetLab {
     await run('ip', ['-n', host.ns, 'link', 'set', 'eth0', 'up']);
     await run('ip', ['-n', host.ns, 'link', 'set', 'lo', 'up']);
     allowTestHost(host.ip);
-    this.hosts.push(host);
     return host;
   }
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './free-port.js';
+import { freePort } from '../../src/tools/cluster/ports.js';
 import { trackPid, untrackPid, type Env, type ShoalProcess } from './processes.js';
 import { type Cluster, startCluster } from './start-cluster.js';
 

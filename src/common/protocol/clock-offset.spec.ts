@@ -1,14 +1,37 @@
-import { addSample, CLOCK_WINDOW, estimateClockOffset, filterOffset, isClockSkewed, judgeOwnClock } from './clock-offset.js';
+import { CLOCK_WINDOW, filterOffset, isClockSkewed, judgeOwnClock, recordHeartbeat, type ClockSample } from './clock-offset.js';
 
-describe('estimateClockOffset', () => {
+/** Heartbeats as a registry receives them: [receivedAt, wallClockMs, rttMs of the previous heartbeat]. */
+function replay(beats: [number, number, number?][]): ClockSample[] {
+  let samples: ClockSample[] = [];
+  for (const [received, wall, rtt] of beats) samples = recordHeartbeat(samples, received, wall, rtt);
+  return samples;
+}
+
+describe('recordHeartbeat: each heartbeat corrected by its own round trip', () => {
   it.each([
-    ['equal clocks, no delay', 1000, 1000, 0, 0],
-    ['equal clocks, a 20 ms round trip: the heartbeat was sent 10 ms before receipt', 1010, 1000, 20, 0],
-    ['node one hour ahead', 1000, 1000 + 3_600_000, 0, -3_600_000],
-    ['node one hour behind, 40 ms round trip', 3_600_000 + 1020, 1000, 40, 3_600_000],
-    ['a negative round trip is ignored', 1000, 1000, -50, 0],
-  ])('%s', (_name, received, wall, rtt, expected) => {
-    expect(estimateClockOffset(received, wall, rtt)).toBe(expected);
+    ['equal clocks, no delay', [[1000, 1000, 0], [2000, 2000, 0]], 0],
+    ['equal clocks, a 20 ms round trip: the heartbeat was sent 10 ms before receipt', [[1010, 1000], [2010, 2000, 20]], 0],
+    ['node one hour ahead', [[1000, 1000 + 3_600_000], [2000, 2000 + 3_600_000, 0]], -3_600_000],
+    ['node one hour behind, 40 ms round trip', [[3_600_000 + 1020, 1000], [3_600_000 + 2020, 2000, 40]], 3_600_000],
+    ['a negative round trip is ignored', [[1000, 1000], [2000, 2000, -50]], 0],
+  ] as [string, [number, number, number?][], number][])('%s', (_name, beats, expected) => {
+    expect(replay(beats)[0].estimate).toBe(expected);
+  });
+
+  it('the newest heartbeat waits for its round trip (reported by the next one)', () => {
+    const samples = replay([[1010, 1000], [2010, 2000, 20]]);
+    expect(samples[1]).toEqual({ raw: 10 });
+  });
+
+  it('a slow round trip corrects only its own heartbeat, not the fast one after it', () => {
+    // Heartbeat 1 stalled: sent at 1000, received at 1600 (answer back at 2200: rtt 1200). Heartbeat 2 was quick:
+    // received 5 ms after it was sent, its own round trip 10 ms. Clocks agree.
+    const samples = replay([[1600, 1000], [3005, 3000, 1200], [5005, 5000, 10], [7005, 7000, 10]]);
+    expect(samples.map((x) => x.estimate)).toEqual([0, 0, 0, undefined]);
+    expect(filterOffset(samples)).toBe(0);
+    // Before the fix the quick heartbeat was corrected by the stalled one's round trip: 5 − 1200/2 = −595 ms,
+    // more than MAX_CLOCK_SKEW_MS, and a healthy node was told to stop coordinating writes.
+    expect(isClockSkewed(filterOffset(samples), 500)).toBe(false);
   });
 });
 
@@ -44,10 +67,11 @@ describe('judgeOwnClock (the node, from every registry that answered)', () => {
 });
 
 describe('filterOffset (the least delayed of the recent heartbeats)', () => {
-  const sample = (raw: number, rtt = 0) => ({ raw, estimate: raw - rtt / 2 });
+  const sample = (raw: number, rtt = 0): ClockSample => ({ raw, estimate: raw - rtt / 2 });
 
-  it('judges nothing before three heartbeats', () => {
+  it('judges nothing before three heartbeats with their round trip', () => {
     expect(filterOffset([sample(0), sample(1)])).toBeUndefined();
+    expect(filterOffset([sample(0), sample(1), { raw: 2 }])).toBeUndefined();
     expect(filterOffset([sample(0), sample(1), sample(2)])).toBe(0);
   });
 
@@ -68,9 +92,9 @@ describe('filterOffset (the least delayed of the recent heartbeats)', () => {
   });
 
   it('forgets old heartbeats: a clock put right is judged right within a window', () => {
-    let samples = Array.from({ length: CLOCK_WINDOW }, () => sample(-3_600_000));
-    for (let i = 0; i < CLOCK_WINDOW; i++) samples = addSample(samples, sample(5));
+    let samples = replay(Array.from({ length: CLOCK_WINDOW }, (_, i): [number, number, number] => [i * 1000, i * 1000 + 3_600_000, 2]));
+    for (let i = CLOCK_WINDOW; i < 2 * CLOCK_WINDOW + 1; i++) samples = recordHeartbeat(samples, i * 1000 + 5, i * 1000, 2);
     expect(samples).toHaveLength(CLOCK_WINDOW);
-    expect(filterOffset(samples)).toBe(5);
+    expect(filterOffset(samples)).toBe(4);
   });
 });

@@ -1,24 +1,25 @@
 /**
  * Clock discipline (DESIGN §3 Clocks). Each heartbeat carries the node's wall clock when it was sent
  * (`wallClockMs`) and the round trip its previous heartbeat took (`rttMs`, measured on the node's monotonic clock,
- * so a skewed wall clock does not distort it). The registry then estimates
+ * so a skewed wall clock does not distort it). For each heartbeat the registry then estimates
  *
- *   clockOffsetMs = registry's clock on receipt − (wallClockMs + rttMs / 2)
+ *   clockOffsetMs = registry's clock on receipt − (wallClockMs + that heartbeat's round trip / 2)
  *
  * i.e. its own clock minus the node's, with the one-way delay taken as half the round trip. Positive: the node is
  * behind. The error of the estimate is at most half the round-trip asymmetry, which is far below MAX_CLOCK_SKEW_MS.
  */
-export function estimateClockOffset(receivedAtMs: number, wallClockMs: number, rttMs = 0): number {
-  return Math.round(receivedAtMs - (wallClockMs + Math.max(0, rttMs) / 2));
-}
 
-/** One heartbeat's measurement: `raw` = receipt − wallClockMs, `estimate` = raw corrected by half the round trip. */
+/**
+ * One heartbeat's measurement. `raw` = receipt − wallClockMs: the offset plus the heartbeat's one-way delay.
+ * `estimate` = raw corrected by half of *this* heartbeat's round trip, which the node learns only when the answer
+ * arrives and reports with its next heartbeat: until then it is unknown.
+ */
 export interface ClockSample {
   raw: number;
-  estimate: number;
+  estimate?: number;
 }
 
-/** Heartbeats a registry keeps per node to judge its clock; at least {@link MIN_SAMPLES} before it judges at all. */
+/** Heartbeats a registry keeps per node to judge its clock; at least {@link MIN_SAMPLES} complete ones before it judges at all. */
 export const CLOCK_WINDOW = 8;
 export const MIN_SAMPLES = 3;
 
@@ -26,18 +27,33 @@ export const MIN_SAMPLES = 3;
  * The offset of a node from its recent heartbeats. Every delay between the node reading its clock and the registry
  * reading its own — the network, a busy event loop on either side — adds to `raw`, never subtracts, so the least
  * delayed heartbeat (smallest `raw`) is the best one; its estimate is the offset (the clock filter of NTP). A
- * single stalled heartbeat therefore never makes a node look skewed. Undefined until {@link MIN_SAMPLES} arrived.
+ * single stalled heartbeat therefore never makes a node look skewed. Undefined until {@link MIN_SAMPLES} heartbeats
+ * have their estimate.
  */
 export function filterOffset(samples: readonly ClockSample[]): number | undefined {
-  if (samples.length < MIN_SAMPLES) return undefined;
-  let best = samples[0];
-  for (const s of samples) if (s.raw < best.raw) best = s;
-  return best.estimate;
+  let best: ClockSample | undefined;
+  let complete = 0;
+  for (const s of samples) {
+    if (s.estimate === undefined) continue;
+    complete++;
+    if (!best || s.raw < best.raw) best = s;
+  }
+  return complete >= MIN_SAMPLES ? best?.estimate : undefined;
 }
 
-/** Appends a sample and keeps the last {@link CLOCK_WINDOW}. */
-export function addSample(samples: readonly ClockSample[] | undefined, sample: ClockSample): ClockSample[] {
-  return [...(samples ?? []), sample].slice(-CLOCK_WINDOW);
+/**
+ * Records heartbeat k, received at `receivedAtMs`. It carries the round trip of heartbeat k−1 (`prevRttMs`), which
+ * completes the previous sample's estimate; its own waits for the next heartbeat. Correcting a heartbeat by another
+ * one's round trip would be wrong in exactly the case that matters: after one slow round trip (a stalled event loop
+ * on a busy machine) the next, fast heartbeat would look half that round trip ahead of the registry, and a healthy
+ * node could be flagged. Keeps the last {@link CLOCK_WINDOW}.
+ */
+export function recordHeartbeat(samples: readonly ClockSample[] | undefined, receivedAtMs: number, wallClockMs: number, prevRttMs?: number): ClockSample[] {
+  const out = [...(samples ?? [])];
+  const last = out[out.length - 1];
+  if (last && last.estimate === undefined) out[out.length - 1] = { raw: last.raw, estimate: prevRttMs === undefined ? last.raw : Math.round(last.raw - Math.max(0, prevRttMs) / 2) };
+  out.push({ raw: receivedAtMs - wallClockMs });
+  return out.slice(-CLOCK_WINDOW);
 }
 
 /** One registry's judgement: a node is off when its offset exceeds the bound either way. */

@@ -1,4 +1,5 @@
 import { Controller, Delete, Get, Head, HttpCode, Post, Put, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { responseHeaders } from '../../common/http/api-headers.js';
@@ -29,6 +30,27 @@ function rawKey(req: Request): string {
   return path.slice(path.indexOf('/v1/files/') + '/v1/files/'.length);
 }
 
+/**
+ * A small file held here inline goes out in one `res.end` — head and body in one write, nothing piped. The headers are
+ * those the streamed answer carries ({@link send}), in the same order.
+ */
+function sendWhole(res: Response, out: FileResponse & { data: Buffer }): void {
+  res.statusCode = out.status;
+  for (const [name, value] of Object.entries(out.headers)) res.setHeader(name, value);
+  res.end(out.data);
+}
+
+/**
+ * A JSON answer as Express's `res.json` writes it (same headers, same order: Content-Type with its charset, then
+ * Content-Length), without its content negotiation and freshness checks, which a PUT's answer never needs.
+ */
+function sendJson(res: Response, body: object): void {
+  const json = Buffer.from(JSON.stringify(body));
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', json.length);
+  res.end(json);
+}
+
 function send(res: Response, out: FileResponse): StreamableFile | undefined {
   res.status(out.status);
   // setHeader, not res.set: Express would append a charset to the stored Content-Type.
@@ -43,7 +65,10 @@ function send(res: Response, out: FileResponse): StreamableFile | undefined {
 @UseGuards(ClientAuthGuard)
 @Controller('v1/files')
 export class FilesController {
-  constructor(private readonly files: FilesService) {}
+  constructor(
+    private readonly files: FilesService,
+    private readonly http: HttpAdapterHost,
+  ) {}
 
   @Put('*key')
   @ApiOperation({
@@ -60,10 +85,10 @@ export class FilesController {
   @ApiHeader({ name: 'X-Content-SHA256', required: false, description: 'hex SHA-256 of the body; a mismatch is 400 CHECKSUM_MISMATCH and nothing is stored', schema: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } })
   @ApiCreatedResponse({ type: FileInfoDto, description: 'stored on `replicas` owners', headers: responseHeaders(['etag']) })
   @ApiProblems('INVALID_KEY', 'BAD_REQUEST', 'CHECKSUM_MISMATCH', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'CLOCK_SKEW', 'WRITE_CONFLICT', 'INSUFFICIENT_STORAGE')
-  async put(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<FileInfoDto> {
+  async put(@Req() req: Request, @Res() res: Response): Promise<void> {
     const info = await this.files.put(rawKey(req), req);
     res.status(201).setHeader('ETag', `"${info.sha256}"`);
-    return info;
+    sendJson(res, info);
   }
 
   @Post()
@@ -117,8 +142,12 @@ export class FilesController {
   @ApiResponse({ status: 206, description: 'the requested range', content: BYTES, headers: RANGE_HEADERS })
   @ApiResponse({ status: 304, description: 'not modified: If-None-Match names the current version', headers: NOT_MODIFIED_HEADERS })
   @ApiProblems('INVALID_KEY', 'INVALID_RANGE', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE', 'INSUFFICIENT_REPLICAS')
-  async get(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<StreamableFile | undefined> {
-    return send(res, await this.files.get(rawKey(req), req.headers, true));
+  async get(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const out = await this.files.get(rawKey(req), req.headers, true);
+    // The response is this handler's (no passthrough), so that a whole small file skips Nest's reply; a stream (or a
+    // 304) is handed to the adapter's reply, as a passthrough handler's return value would be.
+    if (out.data) sendWhole(res, out as FileResponse & { data: Buffer });
+    else this.http.httpAdapter.reply(res, send(res, out), undefined);
   }
 
   @Head('*key')

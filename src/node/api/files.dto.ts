@@ -3,6 +3,7 @@ import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { INT64, INTEGER } from '../../common/http/api-headers.js';
 import { NODE_STATUSES } from '../../common/protocol/membership.dto.js';
+import type { MemberReport, NodeInfoReport, RegistryReport, SyncReport } from '../info/node-info-section.js';
 
 export class FileInfoDto {
   @ApiProperty({ example: 'photos/cat.jpg' }) key!: string;
@@ -52,21 +53,21 @@ export class QuorumsDto {
   @ApiProperty({ ...INTEGER, minimum: 0, example: 2, description: 'effective R: owners consulted on a read' }) r!: number;
 }
 
-export class MemberDto {
+export class MemberDto implements MemberReport {
   @ApiProperty({ example: 'node-1' }) id!: string;
   @ApiProperty({ example: 'http://127.0.0.1:4001' }) url!: string;
   @ApiProperty({ enum: NODE_STATUSES, example: 'up', description: 'as the registries report it (merged: up if any says up)' }) status!: string;
   @ApiProperty({ example: '2026-11-25T12:00:00.000Z', format: 'date-time' }) lastHeartbeatAt!: string;
 }
 
-export class RegistryStatusDto {
+export class RegistryStatusDto implements RegistryReport {
   @ApiProperty({ example: 'http://127.0.0.1:3000' }) url!: string;
   @ApiProperty({ example: true, description: 'this node is registered there' }) registered!: boolean;
   @ApiPropertyOptional({ example: '2026-11-25T12:00:00.000Z', format: 'date-time' }) lastOkAt?: string;
   @ApiPropertyOptional({ example: 'ECONNREFUSED', description: 'why the last heartbeat failed' }) lastError?: string;
 }
 
-export class SyncStatusDto {
+export class SyncStatusDto implements SyncReport {
   @ApiPropertyOptional({ example: '2026-11-25T12:00:00.000Z', format: 'date-time', description: 'when the last anti-entropy round ended' }) lastRoundAt?: string;
   @ApiProperty({ ...INT64, minimum: 0, example: 12, description: 'duration of the last round (ms)' }) lastRoundMs!: number;
   @ApiProperty({ ...INTEGER, minimum: 0, example: 0, description: 'partitions that differed from a co-owner in the last round' }) lastRoundDiffering!: number;
@@ -75,7 +76,7 @@ export class SyncStatusDto {
   @ApiProperty({ ...INT64, minimum: 0, example: 0, description: 'entries quarantined because no co-owner knew them after a long absence' }) quarantined!: number;
 }
 
-export class NodeInfoDto {
+export class NodeInfoDto implements NodeInfoReport {
   @ApiProperty({ example: 'node-1' }) id!: string;
   @ApiProperty({ example: 'http://127.0.0.1:4001' }) url!: string;
   @ApiProperty({

@@ -2,12 +2,12 @@ import type { Readable } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { ShoalError } from '../../common/errors.js';
-import { CoordinatorService, type StoredFile } from '../replication/coordinator.service.js';
+import { ReadCoordinatorService } from '../replication/read-coordinator.service.js';
+import { WriteCoordinatorService, type StoredFile } from '../replication/write-coordinator.service.js';
 import { ListingService } from '../replication/listing.service.js';
 import { contentSize, isManifest, ManifestService } from '../replication/manifest.service.js';
 import type { Entry } from '../storage/entry.js';
 import { isReservedKey, keyFromPath, RESERVED_PREFIX, validateKey } from '../storage/keys.js';
-import { LocalStoreService } from '../storage/local-store.service.js';
 import type { StagedBlob } from '../storage/staging.js';
 import { parseRange } from '../storage/range.js';
 import type { FileInfoDto, FileItemDto, FileListDto, ListQueryDto } from './files.dto.js';
@@ -17,23 +17,25 @@ export interface FileResponse {
   status: 200 | 206 | 304;
   headers: Record<string, string>;
   body?: Readable;
+  /** The whole content, already hash-checked (a small file held here inline): sent as is, instead of `body`. */
+  data?: Buffer;
 }
 
 type UploadRequest = Readable & { headers: IncomingHttpHeaders };
 
-/** HTTP semantics of the client API (headers, conditional and range requests, cursors) over the coordinator. */
+/** HTTP semantics of the client API (headers, conditional and range requests, cursors) over the coordinators. */
 @Injectable()
 export class FilesService {
   constructor(
-    private readonly coordinator: CoordinatorService,
+    private readonly writes: WriteCoordinatorService,
+    private readonly reads: ReadCoordinatorService,
     private readonly listing: ListingService,
-    private readonly store: LocalStoreService,
     private readonly manifests: ManifestService,
   ) {}
 
   async put(rawKey: string, req: UploadRequest): Promise<FileInfoDto> {
     const key = keyFromPath(rawKey);
-    const stored = await this.coordinator.put(key, req, {
+    const stored = await this.writes.put(key, req, {
       contentType: req.headers['content-type'] || 'application/octet-stream',
       declaredLength: contentLength(req.headers),
       expectedSha256: expectedSha(req.headers),
@@ -43,8 +45,8 @@ export class FilesService {
 
   async postForm(req: UploadRequest): Promise<FileInfoDto> {
     // A form that fails after its file was staged (a second file, a bad key field) must not leave the file in tmp/.
-    const discard = (r: { staged: StagedBlob }) => this.store.discard(r.staged);
-    const { result, fields } = await parseMultipart(req, async (file) => ({ file, staged: await this.coordinator.stage(file.stream, {}) }), discard);
+    const discard = (r: { staged: StagedBlob }) => this.writes.discardStaged(r.staged);
+    const { result, fields } = await parseMultipart(req, async (file) => ({ file, staged: await this.writes.stage(file.stream, {}) }), discard);
     let key: string;
     try {
       key = validateKey(fields.key || result.file.filename);
@@ -53,7 +55,7 @@ export class FilesService {
       await discard(result);
       throw err;
     }
-    return toInfo(await this.coordinator.commitUpload(key, result.staged, result.file.contentType));
+    return toInfo(await this.writes.commitUpload(key, result.staged, result.file.contentType));
   }
 
   async get(rawKey: string, headers: IncomingHttpHeaders, withBody: boolean): Promise<FileResponse> {
@@ -74,7 +76,7 @@ export class FilesService {
   }
 
   private async getOnce(key: string, headers: IncomingHttpHeaders, withBody: boolean): Promise<FileResponse> {
-    const { entry, holders } = await this.coordinator.locate(key);
+    const { entry, holders } = await this.reads.locate(key);
     if (!entry || entry.deleted) throw new ShoalError('NOT_FOUND', `no live version of "${key}"`);
     const common: Record<string, string> = {
       etag: `"${entry.sha256}"`,
@@ -89,14 +91,17 @@ export class FilesService {
     const length = range ? range.end - range.start + 1 : size;
     const out: Record<string, string> = { ...common, 'content-type': entry.contentType, 'content-length': String(length) };
     if (range) out['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
-    const open = () => (isManifest(entry) ? this.manifests.open(entry, holders, range) : this.coordinator.open(entry, holders, range));
-    const body = withBody ? await open() : undefined;
-    return { status: range ? 206 : 200, headers: out, body };
+    if (!withBody) return { status: range ? 206 : 200, headers: out };
+    if (isManifest(entry)) return { status: range ? 206 : 200, headers: out, body: await this.manifests.open(entry, holders, range) };
+    // A small file held here: one read and one hash check, no stream. A corrupt local copy is streamed from the others.
+    const data = range ? undefined : this.reads.readInline(entry, holders);
+    if (data) return { status: 200, headers: out, data };
+    return { status: range ? 206 : 200, headers: out, body: await this.reads.open(entry, holders, range, data !== null) };
   }
 
 
   async delete(rawKey: string): Promise<void> {
-    await this.coordinator.delete(keyFromPath(rawKey));
+    await this.writes.delete(keyFromPath(rawKey));
   }
 
   async list(q: ListQueryDto): Promise<FileListDto> {

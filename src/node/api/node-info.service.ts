@@ -1,43 +1,28 @@
-import { Injectable } from '@nestjs/common';
-import { NodeIdentity } from '../identity/node-identity.js';
-import { MembershipService } from '../membership/membership.service.js';
-import { PlacementService } from '../placement/placement.service.js';
-import { HandoffService } from '../replication/handoff.service.js';
-import { LocalStoreService } from '../storage/local-store.service.js';
-import { NodeStateService } from '../state/node-state.service.js';
+import { Inject, Injectable } from '@nestjs/common';
+import { NODE_INFO_FIELDS, NODE_INFO_SECTIONS, type NodeInfoReport, type NodeInfoSection } from '../info/node-info-section.js';
 import { RecoveryService } from '../sync/recovery.service.js';
-import { SyncService } from '../sync/sync.service.js';
 import type { FileItemDto, NodeInfoDto } from './files.dto.js';
 
+/** Fields a section may leave out (they are optional in the OpenAPI document too). */
+const OPTIONAL = new Set<keyof NodeInfoReport>(['sync']);
+
+/** `GET /v1/node`: assembled from what each layer reports (see info/node-info-section.ts), in one fixed field order. */
 @Injectable()
 export class NodeInfoService {
   constructor(
-    private readonly self: NodeIdentity,
-    private readonly store: LocalStoreService,
-    private readonly membership: MembershipService,
-    private readonly placement: PlacementService,
-    private readonly handoff: HandoffService,
-    private readonly state: NodeStateService,
-    private readonly sync: SyncService,
+    @Inject(NODE_INFO_SECTIONS) private readonly sections: NodeInfoSection[],
     private readonly recovery: RecoveryService,
   ) {}
 
   async describe(): Promise<NodeInfoDto> {
-    const stats = await this.store.stats();
-    return {
-      id: this.self.id,
-      url: this.self.url,
-      state: !this.membership.isKnown() ? 'starting' : this.state.current,
-      files: stats.files,
-      usedBytes: stats.usedBytes,
-      freeBytes: stats.freeBytes,
-      capacityBytes: stats.capacityBytes,
-      quorums: { ...this.placement.effective() },
-      handoffPending: this.handoff.pending(),
-      members: this.membership.members().map((m) => ({ id: m.id, url: m.url, status: m.status, lastHeartbeatAt: m.lastHeartbeatAt })),
-      registries: this.membership.registryStatus(),
-      sync: this.sync.status(),
-    };
+    const parts = await Promise.all(this.sections.map((s) => s.describe()));
+    const merged: Partial<NodeInfoReport> = Object.assign({}, ...parts);
+    const out: Record<string, unknown> = {};
+    for (const field of NODE_INFO_FIELDS) {
+      if (merged[field] !== undefined) out[field] = merged[field];
+      else if (!OPTIONAL.has(field)) throw new Error(`no section of the node reports "${field}"`);
+    }
+    return out as unknown as NodeInfoDto;
   }
 
   quarantined(limit: number): FileItemDto[] {

@@ -1,20 +1,22 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { atomicWriteFile } from '../../common/fs/atomic-write.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { WorkerRunnerService } from '../../common/workers/worker-runner.service.js';
+import type { Worker, WorkerSchedule, WorkResult } from '../../common/workers/worker.js';
 import { NODE_STATUSES, OWNING_STATUSES, type HeartbeatDto, type MembershipDto, type NodeStatus } from '../../common/protocol/membership.dto.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import { NodeIdentity } from '../identity/node-identity.js';
 import { mergeMemberships, sameMembers, type Member } from './merge.js';
-import { NODE_STATS, type NodeStatsSource } from './node-stats.js';
-import { RegistryClient } from './registry-client.js';
+import { NODE_STATS, type NodeStatsSource } from '../storage/node-stats.js';
+import { connectRegistry, REGISTRY_CONNECTOR, type RegistryConnector, type RegistryPort } from './registry-client.js';
 import { judgeOwnClock, type ClockReport } from '../../common/protocol/clock-offset.js';
 
 interface RegistryState {
-  client: RegistryClient;
+  client: RegistryPort;
   registered: boolean;
   /** round trip of the last heartbeat (monotonic clock), sent with the next so the registry can correct for it */
   rttMs?: number;
@@ -29,16 +31,14 @@ interface RegistryState {
  * also across restarts, from DATA_DIR/membership.json — so a registry outage never stops the data path.
  */
 @Injectable()
-export class MembershipService implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
+export class MembershipService implements Worker, OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
+  readonly name = 'heartbeat';
+  readonly schedule: WorkerSchedule;
   private readonly logger = new Logger(MembershipService.name);
   private readonly registries: RegistryState[];
   private readonly subject = new BehaviorSubject<Member[]>([]);
   private readonly file: string;
   private known = false;
-  private timer?: NodeJS.Timeout;
-  private beating = false;
-  /** The heartbeat round in flight, if any; the stop notice waits for it (see beforeApplicationShutdown). */
-  private round: Promise<void> = Promise.resolve();
   private stopped = false;
 
   /** Emits the merged member list whenever an id, url or status changes. */
@@ -50,9 +50,15 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
     @Inject(NODE_STATS) private readonly statsSource: NodeStatsSource,
     private readonly state: NodeStateService,
     metrics: MetricsService,
+    private readonly runner: WorkerRunnerService,
+    @Optional() @Inject(REGISTRY_CONNECTOR) connect: RegistryConnector = connectRegistry,
   ) {
     const timeout = Math.max(1000, Math.min(5000, config.heartbeatIntervalMs * 2));
-    this.registries = config.registryUrls.map((url) => ({ client: new RegistryClient(url, config.clusterToken, timeout), registered: false }));
+    this.registries = config.registryUrls.map((url) => ({ client: connect(url, config.clusterToken, timeout, config.peerSourceAddress), registered: false }));
+    // The first beat at bootstrap, not awaited: the HTTP server starts listening meanwhile, and a registry that is
+    // down must not block start-up. Then one every HEARTBEAT_INTERVAL_MS from the start of the last, never two at once.
+    this.schedule = { firstDelayMs: 0, idleDelayMs: config.heartbeatIntervalMs, fixedRate: true };
+    runner.register(this);
     this.file = join(config.dataDir, 'membership.json');
     const members = () => this.subject.value;
     const registries = () => this.registries;
@@ -101,11 +107,14 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
     }
   }
 
-  onApplicationBootstrap(): void {
-    // Not awaited: the HTTP server starts listening meanwhile, and a registry that is down must not block start-up.
-    void this.beat();
-    this.timer = setInterval(() => void this.beat(), this.config.heartbeatIntervalMs);
-    this.timer.unref();
+  /**
+   * SIGTERM, first of all: Nest runs every onModuleDestroy before any beforeApplicationShutdown, and those run level by
+   * level (the sync scheduler, high in the dependency tree, waits for its round before this service's turn comes). So
+   * `stopping` is set here, for readiness to fail at once and the rounds in flight (anti-entropy, handover) to stop
+   * early instead of running to their end.
+   */
+  onModuleDestroy(): void {
+    this.state.markStopping();
   }
 
   /**
@@ -117,10 +126,9 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
   async beforeApplicationShutdown(): Promise<void> {
     this.state.markStopping();
     this.stopped = true;
-    clearInterval(this.timer);
     // A heartbeat still in flight must reach the registries before the stop notice: after it, it would make the node
     // `up` again although it is going.
-    await this.round;
+    await this.runner.stop(this.name);
     await Promise.allSettled(
       this.registries.map((r) =>
         r.client.stop(this.self.id).then(
@@ -159,17 +167,12 @@ export class MembershipService implements OnModuleInit, OnApplicationBootstrap, 
     }));
   }
 
-  /** One heartbeat to every registry; skipped while the previous one is still running. */
-  async beat(): Promise<void> {
-    if (this.beating || this.stopped) return;
-    this.beating = true;
-    this.round = this.beatRound().finally(() => {
-      this.beating = false;
-    });
-    return this.round;
+  /** One heartbeat to every registry. Never rejects: a failure is logged and the next round tries again. */
+  async work(): Promise<WorkResult> {
+    await this.beatRound();
+    return 'idle';
   }
 
-  /** Never rejects: a failure is logged and the next round tries again. */
   private async beatRound(): Promise<void> {
     try {
       const stats = await this.statsSource.stats();

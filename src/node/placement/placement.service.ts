@@ -5,7 +5,7 @@ import { NodeIdentity } from '../identity/node-identity.js';
 import { OWNING_STATUSES } from '../../common/protocol/membership.dto.js';
 import type { Member } from '../membership/merge.js';
 import { MembershipService } from '../membership/membership.service.js';
-import { partitionOf } from './partition.js';
+import { partitionOf } from '../storage/partition.js';
 import { effectiveQuorums, leavingHolders, ownersOf, type Quorums } from './placement.js';
 
 /**

@@ -1,5 +1,5 @@
 import { effectiveQuorums, leavingHolders, ownersOf } from './placement.js';
-import { partitionOf } from './partition.js';
+import { partitionOf } from '../storage/partition.js';
 
 const nodes = (k: number) => Array.from({ length: k }, (_, i) => ({ id: `node-${i + 1}` }));
 const PARTITIONS = 1024;

@@ -1,12 +1,13 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { mapLimit } from '../../common/async/map-limit.js';
 import { compareVersions } from '../storage/hlc.js';
 import type { Member } from '../membership/merge.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { PeerClientService, peerError, type SendOptions } from './peer-client.service.js';
+import { PEER_CLIENT, peerError, type PeerClient, type SendOptions } from '../peer/peer-client.js';
 
 /** Why background work sends an entry: the end of a hint, or a partition handed to its owners (rebalancing, decommission). */
 export type DeliveryPurpose = 'handoff' | 'handover';
@@ -22,7 +23,7 @@ export class DeliveryService {
 
   constructor(
     private readonly store: LocalStoreService,
-    private readonly peers: PeerClientService,
+    @Inject(PEER_CLIENT) private readonly peers: PeerClient,
     metrics: MetricsService,
   ) {
     // With shoal_sync_bytes_pulled_total, what the background moves between nodes: a rolling restart should move only
@@ -34,8 +35,19 @@ export class DeliveryService {
   }
 
   async send(to: Member, entry: Entry, body?: Readable | Buffer, opts?: SendOptions): Promise<{ version: string }> {
-    if (entry.deleted) return this.peers.putTombstone(to.url, entry, opts);
-    return this.peers.putEntry(to.url, entry, body ?? this.store.openBlob(entry.sha256, entry.size), opts);
+    if (entry.deleted) return this.peers.putTombstone(to, entry, opts);
+    return this.peers.putEntry(to, entry, body ?? this.bytesOf(entry), opts);
+  }
+
+  /**
+   * A blob held inline goes as a Buffer, which the peer client batches with other small entries for that owner
+   * (hints and hand-overs of small files then cost a fraction of a request each). It is hashed first: one that does
+   * not match goes through openBlob, whose verification quarantines it, as every other send does.
+   */
+  private bytesOf(entry: Entry): Readable | Buffer {
+    const inline = this.store.entries.getInline(entry.sha256);
+    if (inline?.length === entry.size && createHash('sha256').update(inline).digest('hex') === entry.sha256) return inline;
+    return this.store.openBlob(entry.sha256, entry.size);
   }
 
   /**
@@ -46,7 +58,7 @@ export class DeliveryService {
     if (entries.length === 0) return [];
     let theirs: (Entry | null)[];
     try {
-      theirs = await this.peers.versions(to.url, entries.map((e) => e.key));
+      theirs = await this.peers.versions(to, entries.map((e) => e.key));
     } catch (err) {
       this.logger.debug({ owner: to.id, err: peerError(err) }, 'owner unreachable; nothing delivered');
       return [];

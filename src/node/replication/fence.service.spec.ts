@@ -6,7 +6,7 @@ import { NodeStateService } from '../state/node-state.service.js';
 import { compareVersions, encodeVersion, HybridLogicalClock, type Version } from '../storage/hlc.js';
 import type { LocalStoreService } from '../storage/local-store.service.js';
 import { FenceService } from './fence.service.js';
-import type { PeerClientService } from './peer-client.service.js';
+import type { PeerClient, PeerRef } from '../peer/peer-client.js';
 
 const HOUR = 3_600_000;
 const T0 = 1_800_000_000_000;
@@ -17,14 +17,14 @@ function fakeStore(clock: HybridLogicalClock, held: Map<string, Version> = new M
 }
 
 /** Peers answer a proposal with what they hold; `down` ones fail like an unreachable owner. */
-function fakePeers(held: Record<string, Version | null>, down: string[] = [], onFence?: (url: string, v: Version) => void): PeerClientService {
+function fakePeers(held: Record<string, Version | null>, down: string[] = [], onFence?: (url: string, v: Version) => void): PeerClient {
   return {
-    fence: async (url: string, _key: string, version: Version) => {
+    fence: async ({ url }: PeerRef, _key: string, version: Version) => {
       onFence?.(url, version);
       if (down.includes(url)) throw Object.assign(new Error('timeout of 2000ms exceeded'), { code: 'ECONNABORTED' });
       return { held: held[url] ?? null };
     },
-  } as unknown as PeerClientService;
+  } as unknown as PeerClient;
 }
 
 const member = (id: string): Member => ({ id, url: `http://${id}`, status: 'up', lastHeartbeatAt: '', freeBytes: 0, files: 0 });
@@ -66,7 +66,7 @@ describe('FenceService.claim', () => {
   it('a recovering coordinator does not count its own word', async () => {
     const clock = new HybridLogicalClock('self', () => T0);
     const state = new NodeStateService();
-    state.watchStaleness(() => true);
+    state.set('recovering');
     const fence = new FenceService(new NodeIdentity('self', ''), fakeStore(clock), fakePeers({}, ['http://b']), state, new MetricsService());
     await expect(fence.claim('k', owners, 2)).rejects.toMatchObject({ code: 'INSUFFICIENT_REPLICAS' });
   });
@@ -74,7 +74,7 @@ describe('FenceService.claim', () => {
   it('gives up with 503 WRITE_CONFLICT when newer versions keep overtaking it', async () => {
     const clock = new HybridLogicalClock('self', () => T0);
     let bump = 0;
-    const racing = { fence: async () => ({ held: encodeVersion(T0 + HOUR + ++bump * 1000, 0, 'other') }) } as unknown as PeerClientService;
+    const racing = { fence: async () => ({ held: encodeVersion(T0 + HOUR + ++bump * 1000, 0, 'other') }) } as unknown as PeerClient;
     const fence = new FenceService(new NodeIdentity('self', ''), fakeStore(clock), racing, new NodeStateService(), new MetricsService());
     await expect(fence.claim('k', [member('a'), member('b'), member('c')], 2)).rejects.toMatchObject({ code: 'WRITE_CONFLICT' });
   });

@@ -27,6 +27,31 @@ export function fenceVerdict(held: Version | undefined, proposed: Version): Fenc
 /** One owner's answer to a proposal: the version it holds for the key, or null. */
 export interface FenceAnswer {
   held: Version | null;
+  deleted?: boolean;
+  /** for a conditional write: whether the owner granted it the key */
+  reserved?: boolean;
+}
+
+/**
+ * A conditional write (S3 If-None-Match / If-Match) is checked at the owners, under the fence: its claim reserves the
+ * key on W owners (each grants it to one conditional write at a time, see storage/reservations.ts) and judges the
+ * newest version those W hold — W + W > N, so that includes the last acknowledged write. Two such writers racing
+ * cannot both hold W grants, so they cannot both succeed; the loser sends no byte anywhere.
+ */
+export interface WriteCondition {
+  /** this write's reservation token */
+  token: string;
+  /** judges the newest version W owners hold (`version` null: none); throws to refuse the write */
+  check(newest: { version: Version | null; deleted: boolean }): void;
+  /** what to throw when fewer than W owners granted the key (another conditional write of it is in progress) */
+  conflict(): Error;
+}
+
+/** The newest version among the answers (null when none holds the key), and whether it is a tombstone. */
+export function newestHeld(answers: FenceAnswer[]): { version: Version | null; deleted: boolean } {
+  let newest: FenceAnswer | undefined;
+  for (const a of answers) if (a.held !== null && (!newest || compareVersions(a.held, newest.held!) > 0)) newest = a;
+  return { version: newest?.held ?? null, deleted: newest?.deleted ?? false };
 }
 
 /**

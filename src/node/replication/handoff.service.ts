@@ -1,68 +1,62 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import type { Database } from 'lmdb';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { NodeIdentity } from '../identity/node-identity.js';
+import { WorkerRunnerService } from '../../common/workers/worker-runner.service.js';
+import type { Worker, WorkerSchedule, WorkResult } from '../../common/workers/worker.js';
 import { MembershipService } from '../membership/membership.service.js';
-import { PlacementService } from '../placement/placement.service.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
+import { HINT_REPOSITORY, type HintKey, type HintRepository } from '../storage/repositories.js';
 import type { Member } from '../membership/merge.js';
 import { OWNING_STATUSES } from '../../common/protocol/membership.dto.js';
-import { DeliveryService } from './delivery.service.js';
-import { NodeStateService } from '../state/node-state.service.js';
-
-type HintKey = [target: string, key: string];
+import { OutboxService } from './outbox.service.js';
 
 /** Hints looked up per versions request. */
 const BATCH = 200;
+/** Kicked while a round runs: the next one follows this long after it. */
+const AGAIN_MS = 200;
 
 /**
  * Hinted handoff: a persisted record "owner X missed key K", kept in the metadata store while the bytes stay in the
- * local store. Hints are delivered when their owner is up again — at once on a membership change, and on a timer —
- * then removed. A coordinator that held a key only on behalf of others drops its copy once every hint is delivered.
- * A hint whose target has left the placement is re-aimed at the key's current owners.
+ * local store. Hints are delivered (through the {@link OutboxService}) when their owner is up again — at once on a
+ * membership change or a new hint, and on a timer — then removed. A coordinator that held a key only on behalf of
+ * others drops its copy once every hint is delivered. A hint whose target has left the placement is re-aimed at the
+ * key's current owners. Rounds are steps of a worker on the runner: never two at once.
  */
 @Injectable()
-export class HandoffService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger(HandoffService.name);
-  private db!: Database<string, HintKey>;
+export class HandoffService implements Worker, OnApplicationBootstrap, BeforeApplicationShutdown {
+  readonly name = 'handoff';
+  readonly schedule: WorkerSchedule;
   private sub?: Subscription;
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private again = false;
-  private stopped = false;
   private readonly delivered;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: NodeConfig,
-    private readonly self: NodeIdentity,
+    @Inject(APP_CONFIG) config: NodeConfig,
     private readonly store: LocalStoreService,
     private readonly membership: MembershipService,
-    private readonly placement: PlacementService,
-    private readonly delivery: DeliveryService,
-    private readonly state: NodeStateService,
+    private readonly outbox: OutboxService,
+    private readonly runner: WorkerRunnerService,
+    @Inject(HINT_REPOSITORY) private readonly db: HintRepository,
     metrics: MetricsService,
   ) {
     const pending = () => this.pending();
     metrics.gauge({ name: 'shoal_handoff_pending', help: 'hinted-handoff records waiting for their owner', collect() { this.set(pending()); } });
     this.delivered = metrics.counter({ name: 'shoal_handoff_delivered_total', help: 'hints delivered to their owner' });
+    const interval = Math.max(1000, config.heartbeatIntervalMs);
+    // A failed round is tried again on the next tick, as any other: backoff never grows past the interval.
+    this.schedule = { firstDelayMs: 0, idleDelayMs: interval, againDelayMs: AGAIN_MS, backoff: { baseMs: interval / 2, maxMs: interval } };
+    runner.register(this);
   }
 
   onApplicationBootstrap(): void {
-    this.db = this.store.auxiliary<string, HintKey>('hints');
     this.sub = this.membership.changes.subscribe(() => this.kick());
-    this.timer = setInterval(() => this.kick(), Math.max(1000, this.config.heartbeatIntervalMs));
-    this.timer.unref();
   }
 
   /** Stops delivering and waits for the round in flight, while the store is still open. */
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopped = true;
     this.sub?.unsubscribe();
-    clearInterval(this.timer);
-    await this.running;
+    await this.runner.stop(this.name);
   }
 
   async hint(target: string, entry: Entry): Promise<void> {
@@ -71,39 +65,23 @@ export class HandoffService implements OnApplicationBootstrap, BeforeApplication
   }
 
   pending(): number {
-    return this.db ? this.db.getCount() : 0;
+    return this.db.getCount();
   }
 
   /** Starts a delivery round, or asks the running one to go again. */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.deliverAll()
-      .catch((err: unknown) => this.logger.error({ err }, 'hint delivery round failed'))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          setTimeout(() => this.kick(), 200).unref();
-        }
-      });
+    this.runner.wake(this.name);
   }
 
-  /** Waits for the current round (tests and shutdown). */
-  async idle(): Promise<void> {
-    await this.running;
-  }
-
-  private async deliverAll(): Promise<void> {
-    if (this.state.recovering) return; // pushes nothing until it has pulled from its co-owners
+  /** One delivery round over every hint. */
+  async work(): Promise<WorkResult> {
+    if (this.outbox.paused()) return 'idle'; // pushes nothing until it has pulled from its co-owners
+    const db = this.db;
     const members = new Map(this.membership.members().map((m) => [m.id, m]));
     const byTarget = new Map<string, { key: string; version: string }[]>();
-    for (const { key: [target, key], value } of this.db.getRange({})) {
+    for (const { key: [target, key], value } of db.getRange({})) {
       if (!this.store.get(key)) {
-        await this.db.remove([target, key]); // purged here since (an expired tombstone): nothing left to deliver
+        await db.remove([target, key]); // purged here since (an expired tombstone): nothing left to deliver
         continue;
       }
       const list = byTarget.get(target) ?? [];
@@ -117,9 +95,10 @@ export class HandoffService implements OnApplicationBootstrap, BeforeApplication
         await this.reaim(target, hints);
         continue;
       }
-      if (member.status !== 'up' || target === this.self.id) continue;
+      if (member.status !== 'up') continue;
       for (let i = 0; i < hints.length; i += BATCH) await this.deliverBatch(member, hints.slice(i, i + BATCH), [...members.keys()]);
     }
+    return 'idle';
   }
 
   /** The owner left the placement: its replacement owners need the entries instead. */
@@ -128,36 +107,36 @@ export class HandoffService implements OnApplicationBootstrap, BeforeApplication
       await this.removeIfNotNewer([target, key], version);
       const entry = this.store.get(key);
       if (!entry) continue;
-      for (const o of this.placement.ownersOfKey(key)) if (o.id !== this.self.id) await this.db.put([o.id, key], entry.version);
+      for (const o of this.outbox.ownersOf(key)) await this.db.put([o.id, key], entry.version);
     }
   }
 
-  /** Delivers a batch of hints to one owner; what it already holds (anti-entropy may have been faster) is not sent. */
+  /**
+   * Delivers a batch of hints to one owner; what it already holds (anti-entropy may have been faster) is not sent.
+   * A coordinator that held a key only for others drops it once no hint for it is left.
+   */
   private async deliverBatch(member: Member, hints: { key: string; version: string }[], memberIds: string[]): Promise<void> {
     const present = hints.map((h) => this.store.get(h.key)).filter((e): e is Entry => e !== undefined);
-    for (const e of await this.delivery.deliverMissing(member, present, 'handoff')) {
-      await this.removeIfNotNewer([member.id, e.key], e.version);
-      this.delivered.inc();
-      await this.dropIfOnlyHeldForOthers(e, memberIds);
-    }
+    await this.outbox.deliver([member], present, 'handoff', {
+      confirmed: async (owner, e) => {
+        await this.removeIfNotNewer([owner.id, e.key], e.version);
+        this.delivered.inc();
+      },
+      owedElsewhere: (e) => memberIds.some((id) => this.db.doesExist([id, e.key])),
+    });
   }
-
 
   /**
    * Removes a hint once `delivered` reached its owner — unless a newer write missed the same owner meanwhile and
    * replaced the hint, which must then stay for the next round.
    */
   private removeIfNotNewer(hint: HintKey, delivered: string): Promise<boolean> {
-    return this.db.transaction(() => {
-      const pending = this.db.get(hint);
+    const db = this.db;
+    return db.transaction(() => {
+      const pending = db.get(hint);
       if (pending === undefined || pending > delivered) return false;
-      return this.db.removeSync(hint);
+      return db.removeSync(hint);
     });
   }
 
-  private async dropIfOnlyHeldForOthers(entry: Entry, memberIds: string[]): Promise<void> {
-    if (this.placement.isOwner(this.placement.partitionOf(entry.key))) return;
-    if (memberIds.some((id) => this.db.doesExist([id, entry.key]))) return;
-    await this.store.purge(entry);
-  }
 }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ShoalError } from '../../common/errors.js';
 import { NodeIdentity } from '../identity/node-identity.js';
 import { MembershipService } from '../membership/membership.service.js';
@@ -7,7 +7,7 @@ import { compareVersions } from '../storage/hlc.js';
 import { compareKeys } from '../storage/keys.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
-import { PeerClientService } from './peer-client.service.js';
+import { PEER_CLIENT, type PeerClient } from '../peer/peer-client.js';
 
 export interface Page {
   items: Entry[];
@@ -31,7 +31,7 @@ export class ListingService {
     private readonly store: LocalStoreService,
     private readonly membership: MembershipService,
     private readonly placement: PlacementService,
-    private readonly peers: PeerClientService,
+    @Inject(PEER_CLIENT) private readonly peers: PeerClient,
   ) {}
 
   listLocal(prefix: string, after: string | undefined, limit: number): Page {
@@ -49,7 +49,7 @@ export class ListingService {
     for (let step = 0; step < MAX_STEPS; step++) {
       const pages = await Promise.allSettled([
         Promise.resolve(this.store.scanPage(prefix, cursor, SCAN_PAGE)),
-        ...others.map((m) => this.peers.scan(m.url, prefix, cursor, SCAN_PAGE)),
+        ...others.map((m) => this.peers.scan(m, prefix, cursor, SCAN_PAGE)),
       ]);
       const failed = down + pages.filter((p) => p.status === 'rejected').length;
       if (failed >= this.placement.effective().n) {

@@ -2,14 +2,14 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Entry } from '../storage/entry.js';
 import type { ByteRange } from '../storage/range.js';
-import type { CoordinatorService } from './coordinator.service.js';
+import type { ReadCoordinatorService } from './read-coordinator.service.js';
 import { contentSize, encodeManifest, isManifest, MANIFEST_META, ManifestService } from './manifest.service.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const entry = (key: string, data: Buffer, meta?: Record<string, string>): Entry => ({ key, version: '01a2132b18f9.000000.n', sha256: sha(data), size: data.length, contentType: 'x/y', updatedAt: 0, deleted: false, meta });
 
 /** A coordinator over an in-memory map: locate answers the entry, open streams (a range of) its bytes. */
-function fakeCoordinator(files: Map<string, { e: Entry; data: Buffer }>, opened: string[]): CoordinatorService {
+function fakeCoordinator(files: Map<string, { e: Entry; data: Buffer }>, opened: string[]): ReadCoordinatorService {
   return {
     locate: async (key: string) => ({ entry: files.get(key)?.e, holders: [] }),
     open: async (e: Entry, _h: unknown, range?: ByteRange) => {
@@ -17,7 +17,7 @@ function fakeCoordinator(files: Map<string, { e: Entry; data: Buffer }>, opened:
       const data = [...files.values()].find((f) => f.e.sha256 === e.sha256)!.data;
       return Readable.from([range ? data.subarray(range.start, range.end + 1) : data]);
     },
-  } as unknown as CoordinatorService;
+  } as unknown as ReadCoordinatorService;
 }
 
 describe('ManifestService', () => {

@@ -4,7 +4,7 @@ import { ShoalError } from '../../common/errors.js';
 import type { Member } from '../membership/merge.js';
 import type { Entry } from '../storage/entry.js';
 import type { ByteRange } from '../storage/range.js';
-import { CoordinatorService } from './coordinator.service.js';
+import { ReadCoordinatorService } from './read-coordinator.service.js';
 
 /**
  * Meta field that marks a manifest entry; its value is the size of the content the manifest describes. The entry's
@@ -52,14 +52,14 @@ export function encodeManifest(parts: ManifestPart[]): Buffer {
 export class ManifestService {
   private readonly cache = new Map<string, Manifest>();
 
-  constructor(private readonly coordinator: CoordinatorService) {}
+  constructor(private readonly reads: ReadCoordinatorService) {}
 
   async read(entry: Entry, holders: Member[]): Promise<Manifest> {
     const cached = this.cache.get(entry.sha256);
     if (cached) return cached;
     if (entry.size > MAX_MANIFEST_BYTES) throw new ShoalError('INTERNAL', `manifest of "${entry.key}" is too large`);
     const chunks: Buffer[] = [];
-    for await (const c of await this.coordinator.open(entry, holders)) chunks.push(c as Buffer);
+    for await (const c of await this.reads.open(entry, holders)) chunks.push(c as Buffer);
     const m = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Manifest;
     if (!Array.isArray(m.parts) || m.size !== contentSize(entry)) throw new ShoalError('INTERNAL', `manifest of "${entry.key}" does not describe its content`);
     if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
@@ -99,10 +99,10 @@ export class ManifestService {
   }
 
   private async openPart(part: ManifestPart, range?: ByteRange): Promise<Readable> {
-    const { entry, holders } = await this.coordinator.locate(part.key);
+    const { entry, holders } = await this.reads.locate(part.key);
     if (!entry || entry.deleted || entry.sha256 !== part.sha256) {
       throw new ShoalError('BAD_GATEWAY', `part "${part.key}" no longer holds the content its manifest lists`);
     }
-    return this.coordinator.open(entry, holders, range);
+    return this.reads.open(entry, holders, range);
   }
 }

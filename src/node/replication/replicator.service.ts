@@ -1,17 +1,15 @@
-import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { Injectable, Logger } from '@nestjs/common';
-import { ShoalError } from '../../common/errors.js';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { NodeIdentity } from '../identity/node-identity.js';
 import type { Member } from '../membership/merge.js';
-import type { Entry } from '../storage/entry.js';
+import type { Entry, EntryMeta } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import type { StagedBlob, StageOptions } from '../storage/staging.js';
 import { DeliveryService } from './delivery.service.js';
 import { HandoffService } from './handoff.service.js';
-import { LEG_IDLE_TIMEOUT_MS, PeerClientService, peerError } from './peer-client.service.js';
-import type { PeerUpload } from './peer-upload.js';
+import { ShoalError } from '../../common/errors.js';
+import { answeredByPeer, LEG_IDLE_TIMEOUT_MS, PEER_CLIENT, PeerAnswerError, peerError, type PeerClient, type PeerUpload } from '../peer/peer-client.js';
 import { firstSuccesses } from './quorum.js';
 
 /** After W owners acknowledged, the rest get this long to join in before the client is answered. */
@@ -48,7 +46,7 @@ export class ReplicatorService {
   constructor(
     private readonly self: NodeIdentity,
     private readonly store: LocalStoreService,
-    private readonly peers: PeerClientService,
+    @Inject(PEER_CLIENT) private readonly peers: PeerClient,
     private readonly delivery: DeliveryService,
     private readonly handoff: HandoffService,
     metrics: MetricsService,
@@ -64,19 +62,23 @@ export class ReplicatorService {
   /**
    * Streams an upload to the local store and to the owners at once. `base` is the entry without its content fields;
    * a failure of the body itself (cut off, checksum, size limit) aborts every leg and nothing is stored anywhere.
+   * `lateMeta`, asked once the body is complete, adds metadata known only then (S3's MD5 ETag); owners get it in a
+   * trailer.
    */
-  async upload(base: Omit<Entry, 'sha256' | 'size'>, body: Readable, opts: StageOptions, owners: Member[], w: number): Promise<WriteOutcome> {
+  async upload(base: Omit<Entry, 'sha256' | 'size'>, body: Readable, opts: StageOptions, owners: Member[], w: number, lateMeta?: () => EntryMeta): Promise<WriteOutcome> {
     const started = Date.now();
     const remote = owners.filter((o) => o.id !== this.self.id && o.status === 'up');
     const uploads = remote.map((o) => this.peers.openUpload(o, { ...base, sha256: '', size: 0 }));
     let staged: StagedBlob;
     try {
-      staged = await this.store.stage(tee(body, uploads), opts);
+      staged = await this.store.stage(uploads.length > 0 ? tee(body, uploads) : body, opts);
     } catch (err) {
       for (const u of uploads) u.abort(err as Error);
       throw err;
     }
     const entry: Entry = { ...base, sha256: staged.sha256, size: staged.size };
+    const extra = lateMeta?.();
+    if (extra) entry.meta = { ...base.meta, ...extra };
     // No owner commits before its trailers arrive. If legs broke during the body (an owner died, a link went
     // silent) so that W is out of reach, give every leg up now, before any trailer: then nothing exists anywhere.
     const healthy = uploads.filter((u) => !u.failed).length + (owners.some((o) => o.id === this.self.id) ? 1 : 0);
@@ -89,7 +91,7 @@ export class ReplicatorService {
     }
     const legs = this.legs(owners, started, (o) => {
       const u = uploads.find((l) => l.peerId === o.id);
-      return u && { send: () => u.finish(entry.sha256, entry.size), abort: (err) => u.abort(err) };
+      return u && { send: () => u.finish(entry.sha256, entry.size, extra), abort: (err) => u.abort(err) };
     });
     return this.settle(entry, owners, legs, () => this.store.commit(entry, staged), w, staged);
   }
@@ -97,19 +99,10 @@ export class ReplicatorService {
   /** Writes an entry whose bytes are already staged here (a form upload, whose key may follow the file). */
   async writeStaged(entry: Entry, staged: StagedBlob, owners: Member[], w: number): Promise<WriteOutcome> {
     const started = Date.now();
-    // Open the temp file for every remote owner before the local commit renames it: open descriptors survive it.
-    const handles: FileHandle[] = [];
-    const bodies = new Map<string, Readable | Buffer>();
-    for (const o of owners) {
-      if (o.id === this.self.id || o.status !== 'up') continue;
-      if (staged.data) {
-        bodies.set(o.id, staged.data);
-        continue;
-      }
-      const fh = await open(staged.tmpPath!, 'r');
-      handles.push(fh);
-      bodies.set(o.id, fh.createReadStream({ autoClose: false, highWaterMark: 256 * 1024 }));
-    }
+    // Open the staged bytes for the remote owners before the local commit places them: the reader survives it.
+    const remote = owners.filter((o) => o.id !== this.self.id && o.status === 'up');
+    const reader = remote.length > 0 && !staged.data ? await this.store.openStaged(staged) : undefined;
+    const bodies = new Map<string, Readable | Buffer>(remote.map((o) => [o.id, staged.data ?? reader!.stream()]));
     const legs = this.legs(owners, started, (o) => {
       const body = bodies.get(o.id);
       if (!body) return undefined;
@@ -118,7 +111,7 @@ export class ReplicatorService {
       const timeoutMs = LEG_IDLE_TIMEOUT_MS + Math.ceil(entry.size / 10_000);
       return { send: () => this.delivery.send(o, entry, body, { signal: ctl.signal, timeoutMs }), abort: (err) => ctl.abort(err) };
     });
-    void Promise.allSettled(legs.map((l) => l.done)).then(() => Promise.all(handles.map((fh) => fh.close().catch(() => undefined))));
+    void Promise.allSettled(legs.map((l) => l.done)).then(() => reader?.close());
     return this.settle(entry, owners, legs, () => this.store.commit(entry, staged), w, staged);
   }
 
@@ -131,6 +124,38 @@ export class ReplicatorService {
       return { send: () => this.delivery.send(o, entry, undefined, { signal: ctl.signal, timeoutMs: LEG_IDLE_TIMEOUT_MS }), abort: (err) => ctl.abort(err) };
     });
     return this.settle(entry, owners, legs, () => this.store.commit(entry), w);
+  }
+
+  /**
+   * Writes an entry whose content the cluster already holds (a copy: the SHA-256 of its source). An owner holding
+   * that blob takes the entry alone, which references it; only an owner that lacks it is sent the bytes, streamed
+   * (verified) from `source`. Blobs are reference-counted by entry on every node, so the copy keeps them alive
+   * whatever happens to its source.
+   */
+  async writeReference(entry: Entry, owners: Member[], w: number, source: () => Promise<Readable>): Promise<WriteOutcome> {
+    const started = Date.now();
+    const legs = this.legs(owners, started, (o) => {
+      if (o.status !== 'up') return undefined;
+      const ctl = new AbortController();
+      const send = async () => {
+        try {
+          return await this.peers.putTombstone(o, entry, { signal: ctl.signal, timeoutMs: LEG_IDLE_TIMEOUT_MS });
+        } catch (err) {
+          if (!lacksBlob(err)) throw err;
+          return this.peers.putEntry(o, entry, await source(), { signal: ctl.signal, timeoutMs: LEG_IDLE_TIMEOUT_MS + Math.ceil(entry.size / 10_000) });
+        }
+      };
+      return { send, abort: (err) => ctl.abort(err) };
+    });
+    const local = async () => {
+      try {
+        return await this.store.commit(entry);
+      } catch (err) {
+        if (!lacksBlob(err)) throw err;
+        return this.store.commit(entry, await this.store.stage(await source(), { expectedSha256: entry.sha256, declaredLength: entry.size }));
+      }
+    };
+    return this.settle(entry, owners, legs, local, w);
   }
 
   /**
@@ -188,7 +213,7 @@ export class ReplicatorService {
       }
       if (staged) await this.store.discard(staged);
       // An owner that answered with an error refused the entry; one that never answered may have committed it.
-      const uncertain = remoteAcked.size > 0 || results.some((r, i) => r.status === 'rejected' && legs[i].sent && !answeredByOwner(r.reason));
+      const uncertain = remoteAcked.size > 0 || results.some((r, i) => r.status === 'rejected' && legs[i].sent && !answeredByPeer(r.reason));
       return { entry, acked: ordered(owners, remoteAcked), ok: false, uncertain };
     }
     let localOk = false;
@@ -201,8 +226,8 @@ export class ReplicatorService {
       }
     }
     // With the local copy failed, the answer needs W remote acknowledgements: wait for all of them.
-    if (localOk || !selfOwner) await Promise.race([all, new Promise((r) => setTimeout(r, STRAGGLER_GRACE_MS).unref())]);
-    else await all;
+    if (selfOwner && !localOk) await all;
+    else if (legs.length > 0) await withinGrace(all);
     const acked = ordered(owners, localOk ? new Set([...remoteAcked, this.self.id]) : remoteAcked);
     const finish = all.then(async (results) => {
       const missed = legs.filter((_, i) => results[i].status === 'rejected').map((l) => l.owner);
@@ -231,9 +256,26 @@ interface Leg {
   sent: boolean;
 }
 
-/** An HTTP error status from the owner (it refused the entry) rather than silence or a broken connection. */
-function answeredByOwner(err: unknown): boolean {
-  return err instanceof ShoalError || typeof (err as { response?: { status?: unknown } } | undefined)?.response?.status === 'number';
+/**
+ * Waits for `all` for at most STRAGGLER_GRACE_MS. The timer is cleared as soon as `all` settles: under load, timers
+ * left to run out kept every answered request's closures (and logger) alive for the full grace.
+ */
+async function withinGrace(all: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, STRAGGLER_GRACE_MS);
+    timer.unref();
+  });
+  try {
+    await Promise.race([all, grace]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An owner's refusal of an entry because it does not hold the blob (send the bytes instead). */
+function lacksBlob(err: unknown): boolean {
+  return (err instanceof ShoalError && err.code === 'CONFLICT') || (err instanceof PeerAnswerError && err.status === 409);
 }
 
 function ordered(owners: Member[], ids: Set<string>): string[] {

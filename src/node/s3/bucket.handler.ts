@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { Readable } from 'node:stream';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { Inject } from '@nestjs/common';
 import { checkBucketName, isoTime } from './object-meta.js';
@@ -61,7 +60,7 @@ export class BucketHandler {
   async create(ctx: S3Context): Promise<S3Response> {
     const name = checkBucketName(ctx.bucket);
     if (!(await this.exists(name))) {
-      await this.store.writeStream(BUCKETS_PREFIX + name, Readable.from([]), 'application/x-shoal-bucket', () => ({ created: String(Date.now()) }));
+      await this.store.writeRecord(BUCKETS_PREFIX + name, 'application/x-shoal-bucket', { created: String(Date.now()) });
     }
     return { status: 200, headers: { location: `/${name}` } };
   }

@@ -1,7 +1,12 @@
 import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { mapLimit } from '../../common/async/map-limit.js';
+import { contentSize, isManifest } from '../replication/manifest.service.js';
+import type { Entry, EntryMeta } from '../storage/entry.js';
 import { BucketHandler } from './bucket.handler.js';
 import { contentTypeOf, matches, ObjectHandler } from './object.handler.js';
-import { etagOf, isoTime, META_ETAG, META_MD5, META_PARTS, metaFromHeaders, userVisibleMeta } from './object-meta.js';
+import { etagOf, isoTime, META_MD5, metaFromHeaders, userVisibleMeta } from './object-meta.js';
+import { F_INITIATED, F_KEY, partKey, uploadKey, writeAssembled } from './upload-records.js';
 import { S3Error } from './s3-errors.js';
 import { S3StoreService, type Located } from './s3-store.service.js';
 import { xmlResponse, type S3Context, type S3Response } from './s3-context.js';
@@ -62,10 +67,58 @@ export class CopyHandler {
     return { bucket, key, shoalKey, found };
   }
 
+  /**
+   * The stored entry whose content is exactly `range` of the source (all of it without one) and whose MD5 is known:
+   * the source itself when it is a plain object, or the one part of a multipart source the range covers exactly.
+   */
+  async wholePiece(src: CopySource, range?: ByteRange): Promise<Located | undefined> {
+    const e = src.found.entry;
+    const size = contentSize(e);
+    const start = range?.start ?? 0;
+    const end = range?.end ?? size - 1;
+    if (!isManifest(e)) return start === 0 && end === size - 1 && e.meta?.[META_MD5] ? src.found : undefined;
+    let offset = 0;
+    for (const part of (await this.store.readManifest(src.found)).parts) {
+      if (offset === start && offset + part.size - 1 === end) {
+        const found = await this.store.find(part.key);
+        return found && found.entry.sha256 === part.sha256 && found.entry.meta?.[META_MD5] ? found : undefined;
+      }
+      offset += part.size;
+      if (offset > start) return undefined;
+    }
+    return undefined;
+  }
+
   /** Streams the source's bytes (or a range of them) into a new write of the destination. */
   async openSource(src: CopySource, range?: ByteRange): Promise<{ body: AsyncIterable<Buffer>; found: Located }> {
     const { body, found } = await this.store.open(src.shoalKey, src.found, range);
     return { body, found };
+  }
+
+  /**
+   * A multipart source: a completed upload of its own for the copy, whose part entries reference the source parts'
+   * blobs (no byte is copied), then a manifest of them. The copy's parts belong to the copy alone, so the sweeper
+   * frees the source's parts when the source goes and the copy's when the copy goes, as for any upload.
+   */
+  private async copyAssembled(src: CopySource, bucket: string, key: string, contentType: string, meta: EntryMeta): Promise<Entry> {
+    const manifest = await this.store.readManifest(src.found);
+    const uploadId = randomBytes(16).toString('hex');
+    const record = await this.store.writeRecord(uploadKey(bucket, uploadId), contentType, { ...meta, [F_KEY]: key, [F_INITIATED]: String(Date.now()) });
+    const parts: Entry[] = [];
+    try {
+      await mapLimit([...manifest.parts.keys()], 16, async (i) => {
+        const part = manifest.parts[i];
+        const found = await this.store.find(part.key);
+        if (!found || found.entry.sha256 !== part.sha256) throw new S3Error('InternalError', 'The source object changed during the copy. Please try again.');
+        parts[i] = (await this.store.writeReference(partKey(uploadId, i + 1), found, 'application/octet-stream', { [META_MD5]: found.entry.meta?.[META_MD5] ?? '' })).entry;
+      });
+      return await writeAssembled(this.store, ObjectHandler.keyOf(bucket, key), record.entry, parts);
+    } catch (err) {
+      // Nothing of a failed copy stays behind (best effort: what is left is an upload in progress, listed and abortable).
+      await mapLimit(parts.filter(Boolean), 16, (p) => this.store.delete(p.key)).catch(() => undefined);
+      await this.store.delete(record.entry.key).catch(() => undefined);
+      throw err;
+    }
   }
 
   async copy(ctx: S3Context): Promise<S3Response> {
@@ -76,15 +129,15 @@ export class CopyHandler {
     if (!replace && src.shoalKey === dest) {
       throw new S3Error('InvalidRequest', 'This copy request is illegal because it is trying to copy an object to itself without changing the object\'s metadata, storage class, website redirect location or encryption attributes.');
     }
-    const { body, found } = await this.openSource(src);
-    const e = found.entry;
+    const e = src.found.entry;
     const contentType = replace ? contentTypeOf(ctx.req.headers) : e.contentType;
     const meta = replace ? metaFromHeaders(ctx.req.headers) : userVisibleMeta(e);
-    // A copy of a multipart object keeps its ETag and part boundaries (same bytes, same parts).
-    if (e.meta?.[META_ETAG]) meta[META_ETAG] = e.meta[META_ETAG];
-    if (e.meta?.[META_PARTS]) meta[META_PARTS] = e.meta[META_PARTS];
-    const written = await this.store.writeStream(dest, body, contentType, (md5) => ({ ...meta, [META_MD5]: md5 }));
-    const etag = written.stored.entry.meta?.[META_ETAG] ?? written.md5;
-    return xmlResponse(toXml('CopyObjectResult', { LastModified: isoTime(written.stored.entry.updatedAt), ETag: `"${etag}"` }));
+    // By reference: the copy names the source's content (its blob, or its parts), and no byte travels to an owner
+    // that already holds it. Blobs are reference-counted by entry on every node, so deleting the source frees nothing
+    // the copy uses.
+    const copied = isManifest(e)
+      ? await this.copyAssembled(src, ctx.bucket, ctx.key, contentType, meta)
+      : (await this.store.writeReference(dest, src.found, contentType, e.meta?.[META_MD5] ? { ...meta, [META_MD5]: e.meta[META_MD5] } : meta)).entry;
+    return xmlResponse(toXml('CopyObjectResult', { LastModified: isoTime(copied.updatedAt), ETag: `"${etagOf(copied)}"` }));
   }
 }

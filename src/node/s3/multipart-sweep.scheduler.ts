@@ -1,6 +1,8 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { WorkerRunnerService } from '../../common/workers/worker-runner.service.js';
+import type { Worker, WorkerSchedule, WorkResult } from '../../common/workers/worker.js';
 import { MultipartHandler } from './multipart.handler.js';
 
 /** Receipts looked at per round. */
@@ -9,59 +11,34 @@ const MAX_BACKOFF_MS = 5 * 60_000;
 
 /**
  * Runs {@link MultipartHandler.sweep} every SYNC_INTERVAL_MS (jittered, never overlapping, backing off after
- * failures) while the S3 API is on: the parts of a multipart object are freed once no version of it refers to them.
+ * failures — the worker runner's job) while the S3 API is on: the parts of a multipart object are freed once no
+ * version of it refers to them.
  */
 @Injectable()
-export class MultipartSweepScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class MultipartSweepScheduler implements Worker {
+  readonly name = 's3-multipart-sweep';
+  readonly schedule: WorkerSchedule;
   private readonly logger = new Logger(MultipartSweepScheduler.name);
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
   private cursor?: string;
-  private failures = 0;
-  private stopped = false;
   private readonly freed;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: NodeConfig,
+    @Inject(APP_CONFIG) config: NodeConfig,
     private readonly multipart: MultipartHandler,
     metrics: MetricsService,
+    runner: WorkerRunnerService,
   ) {
     this.freed = metrics.counter({ name: 'shoal_s3_multipart_parts_freed_total', help: 'completed uploads whose parts were freed after their object was overwritten or deleted' });
+    const interval = config.syncIntervalMs;
+    this.schedule = { firstDelayMs: () => runner.jittered(interval, 0.2), idleDelayMs: Math.min(MAX_BACKOFF_MS, interval), backoff: { baseMs: interval, maxMs: MAX_BACKOFF_MS }, jitter: 0.2 };
+    if (config.s3.port !== undefined) runner.register(this);
   }
 
-  onApplicationBootstrap(): void {
-    if (this.config.s3.port !== undefined) this.schedule(this.jittered(this.config.syncIntervalMs));
-  }
-
-  async beforeApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.tick();
-    }, ms);
-    this.timer.unref();
-  }
-
-  private async tick(): Promise<void> {
-    try {
-      const { next, freed } = await this.multipart.sweep(this.cursor, ROUND);
-      this.cursor = next;
-      this.freed.inc(freed);
-      if (freed > 0) this.logger.log({ freed }, 'freed the parts of superseded multipart objects');
-      this.failures = 0;
-    } catch (err) {
-      this.failures++;
-      this.logger.warn({ err, failures: this.failures }, 'multipart sweep failed; retrying later');
-    }
-    this.schedule(this.jittered(Math.min(MAX_BACKOFF_MS, this.config.syncIntervalMs * 2 ** Math.min(this.failures, 8))));
-  }
-
-  private jittered(ms: number): number {
-    return Math.round(ms * (0.8 + Math.random() * 0.4));
+  async work(): Promise<WorkResult> {
+    const { next, freed } = await this.multipart.sweep(this.cursor, ROUND);
+    this.cursor = next;
+    this.freed.inc(freed);
+    if (freed > 0) this.logger.log({ freed }, 'freed the parts of superseded multipart objects');
+    return 'idle';
   }
 }

@@ -1,17 +1,17 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { mapLimit } from '../../common/async/map-limit.js';
-import { contentSize, encodeManifest, MANIFEST_META } from '../replication/manifest.service.js';
+import { contentSize } from '../replication/manifest.service.js';
 import type { Entry, EntryMeta } from '../storage/entry.js';
 import { readSmallBody, requestBody } from './auth/body.js';
 import { BucketHandler } from './bucket.handler.js';
 import { CopyHandler } from './copy.handler.js';
 import { contentTypeOf, ObjectHandler } from './object.handler.js';
-import { isoTime, META_ETAG, META_MD5, META_PARTS, metaFromHeaders } from './object-meta.js';
+import { isoTime, META_MD5, metaFromHeaders } from './object-meta.js';
 import { S3Error, toS3Error } from './s3-errors.js';
-import { PARTS_PREFIX, S3StoreService, UPLOADS_PREFIX, type Located } from './s3-store.service.js';
+import { S3StoreService, UPLOADS_PREFIX, type Located } from './s3-store.service.js';
+import { assembledEtag, F_COMPLETED, F_INITIATED, F_KEY, F_UPLOAD, partKey, partsPrefix, uploadKey, writeAssembled } from './upload-records.js';
 import { xmlResponse, type S3Context, type S3Response } from './s3-context.js';
 import { parseXml, text, toXml, type XmlNode } from './xml.js';
 
@@ -20,17 +20,6 @@ const MIN_PART_BYTES = 5 * 1024 * 1024;
 const MAX_PARTS = 10000;
 /** While a Complete assembles a large object, a space goes out this often so that clients do not time out. */
 const KEEPALIVE_MS = 5000;
-
-/** Upload records keep their own fields beside the object's future metadata. */
-const F_KEY = 'x-shoal-upload-key';
-const F_INITIATED = 'x-shoal-upload-initiated';
-const F_COMPLETED = 'x-shoal-upload-completed';
-/** On a multipart object: the upload it was assembled from (its parts are kept while this names them). */
-const F_UPLOAD = 'x-shoal-upload-id';
-
-const uploadKey = (bucket: string, uploadId: string) => `${UPLOADS_PREFIX}${bucket}/${uploadId}`;
-const partsPrefix = (uploadId: string) => `${PARTS_PREFIX}${uploadId}/`;
-const partKey = (uploadId: string, n: number) => `${partsPrefix(uploadId)}${String(n).padStart(5, '0')}`;
 
 /**
  * Multipart uploads. An upload in progress is a replicated record (`.shoal-s3/uploads/<bucket>/<id>`, its metadata
@@ -51,7 +40,7 @@ export class MultipartHandler {
     ObjectHandler.keyOf(ctx.bucket, ctx.key);
     const uploadId = randomBytes(16).toString('hex');
     const meta: EntryMeta = { ...metaFromHeaders(ctx.req.headers), [F_KEY]: ctx.key, [F_INITIATED]: String(Date.now()) };
-    await this.store.writeStream(uploadKey(ctx.bucket, uploadId), Readable.from([]), contentTypeOf(ctx.req.headers), () => meta);
+    await this.store.writeRecord(uploadKey(ctx.bucket, uploadId), contentTypeOf(ctx.req.headers), meta);
     return xmlResponse(toXml('InitiateMultipartUploadResult', { Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId }));
   }
 
@@ -75,7 +64,7 @@ export class MultipartHandler {
     await this.buckets.require(ctx.bucket);
     await this.upload(ctx);
     const n = this.partNumber(ctx);
-    const written = await this.store.write(partKey(ctx.query.get('uploadId')!, n), requestBody(ctx.req, ctx.auth), 'application/octet-stream', (md5) => ({ [META_MD5]: md5 }));
+    const written = await this.store.write(partKey(ctx.query.get('uploadId')!, n), requestBody(ctx.req, ctx.auth), 'application/octet-stream', {});
     return { status: 200, headers: { etag: `"${written.md5}"`, ...written.checksums } };
   }
 
@@ -91,8 +80,17 @@ export class MultipartHandler {
       if (!m || Number(m[2]) < Number(m[1]) || Number(m[2]) >= contentSize(src.found.entry)) throw new S3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last within the source object');
       range = { start: Number(m[1]), end: Number(m[2]) };
     }
+    const key = partKey(ctx.query.get('uploadId')!, n);
+    // A range that is a whole stored piece (the whole of a plain object, or one part of a multipart one — as when a
+    // client copies with the part size it uploaded with) becomes a part by reference: no byte is copied.
+    const piece = await this.copies.wholePiece(src, range);
+    if (piece) {
+      const md5 = piece.entry.meta![META_MD5];
+      const stored = await this.store.writeReference(key, piece, 'application/octet-stream', { [META_MD5]: md5 });
+      return xmlResponse(toXml('CopyPartResult', { LastModified: isoTime(stored.entry.updatedAt), ETag: `"${md5}"` }));
+    }
     const { body } = await this.copies.openSource(src, range);
-    const written = await this.store.writeStream(partKey(ctx.query.get('uploadId')!, n), body, 'application/octet-stream', (md5) => ({ [META_MD5]: md5 }));
+    const written = await this.store.writeStream(key, body, 'application/octet-stream', {});
     return xmlResponse(toXml('CopyPartResult', { LastModified: isoTime(written.stored.entry.updatedAt), ETag: `"${written.md5}"` }));
   }
 
@@ -209,23 +207,9 @@ export class MultipartHandler {
     for (const [i, part] of parts.entries()) {
       if (i < parts.length - 1 && part.entry.size < MIN_PART_BYTES) throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', { PartNumber: String(requested[i].n) });
     }
-    const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.entry.meta![META_MD5], 'hex')));
-    const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`;
-    const objectMeta: EntryMeta = {};
-    for (const [k, v] of Object.entries(upload.entry.meta ?? {})) if (!k.startsWith('x-shoal-')) objectMeta[k] = v;
-    objectMeta[META_ETAG] = etag;
-    objectMeta[META_PARTS] = parts.map((p) => p.entry.size).join(',');
     const key = ObjectHandler.keyOf(ctx.bucket, ctx.key);
-    objectMeta[MANIFEST_META] = String(parts.reduce((n, p) => n + p.entry.size, 0));
-    objectMeta[F_UPLOAD] = uploadId;
-    const manifest = encodeManifest(parts.map((p) => ({ key: p.entry.key, sha256: p.entry.sha256, size: p.entry.size })));
-    const assemble = async () => {
-      // One small entry that lists the parts: no byte of them is copied. They stay until the sweeper sees that no
-      // version of the object refers to this upload any more.
-      await this.store.writeStream(key, Readable.from([manifest]), upload.entry.contentType, (md5) => ({ ...objectMeta, [META_MD5]: md5 }));
-      // The upload record becomes the receipt of its completion, so a repeated Complete answers the same object.
-      await this.store.writeStream(upload.entry.key, Readable.from([]), upload.entry.contentType, () => ({ ...upload.entry.meta, [F_COMPLETED]: etag }));
-    };
+    const etag = assembledEtag(parts.map((p) => p.entry));
+    const assemble = () => writeAssembled(this.store, key, upload.entry, parts.map((p) => p.entry));
     return { status: 200, stream: (res) => keepAliveWhile(res, assemble, () => result(etag)) };
   }
 
@@ -262,7 +246,7 @@ function noSuchUpload(): S3Error {
 }
 
 /** Sends 200 and the XML declaration at once, a space every few seconds while `work` runs, then the document (or an S3 error document, as S3 does). */
-async function keepAliveWhile(res: ServerResponse, work: () => Promise<void>, doc: () => string): Promise<void> {
+async function keepAliveWhile(res: ServerResponse, work: () => Promise<unknown>, doc: () => string): Promise<void> {
   const decl = /^<\?xml[^>]*>\n/;
   res.writeHead(200, { 'content-type': 'application/xml' });
   // The declaration must come first; whitespace may follow it before the root element.

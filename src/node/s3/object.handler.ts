@@ -1,13 +1,15 @@
 import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ShoalError } from '../../common/errors.js';
+import type { WriteCondition } from '../replication/fencing.js';
 import { contentSize } from '../replication/manifest.service.js';
 import type { Entry } from '../storage/entry.js';
 import { MAX_KEY_BYTES, MAX_STORED_KEY_BYTES, validateKey } from '../storage/keys.js';
 import { parseRange, type ByteRange } from '../storage/range.js';
 import { requestBody } from './auth/body.js';
 import { BucketHandler } from './bucket.handler.js';
-import { etagOf, META_MD5, META_PARTS, metaFromHeaders, objectHeaders } from './object-meta.js';
+import { etagOf, META_PARTS, metaFromHeaders, objectHeaders } from './object-meta.js';
 import { S3Error } from './s3-errors.js';
 import { objectKey, S3StoreService, type Located } from './s3-store.service.js';
 import type { S3Context, S3Response } from './s3-context.js';
@@ -38,30 +40,42 @@ export class ObjectHandler {
   async put(ctx: S3Context): Promise<S3Response> {
     await this.buckets.require(ctx.bucket);
     const key = ObjectHandler.keyOf(ctx.bucket, ctx.key);
-    await this.checkWritePreconditions(key, ctx.req.headers);
+    const condition = await this.writeCondition(key, ctx.req.headers);
     const meta = metaFromHeaders(ctx.req.headers);
     const body = requestBody(ctx.req, ctx.auth);
-    const written = await this.store.write(key, body, contentTypeOf(ctx.req.headers), (md5) => ({ ...meta, [META_MD5]: md5 }));
+    const written = await this.store.write(key, body, contentTypeOf(ctx.req.headers), meta, condition);
     return { status: 200, headers: { etag: `"${written.md5}"`, ...written.checksums } };
   }
 
   /**
-   * Conditional PutObject: `If-None-Match: *` only creates, `If-Match` only replaces that ETag. Checked against the
-   * newest version R owners know, just before the write (a concurrent writer may still win the race, as with any
-   * last-writer-wins store).
+   * Conditional PutObject: `If-None-Match: *` only creates, `If-Match` only replaces that ETag. The ETags are judged
+   * on the newest version R owners know; then the write's version claim reserves the key on W owners and checks
+   * that the newest version they hold is still that one (see fencing.ts WriteCondition): of two conditional writers
+   * racing for a key, at most one succeeds, and the other has sent no byte anywhere.
    */
-  private async checkWritePreconditions(key: string, h: IncomingHttpHeaders): Promise<void> {
+  private async writeCondition(key: string, h: IncomingHttpHeaders): Promise<WriteCondition | undefined> {
     const ifNoneMatch = h['if-none-match'];
     const ifMatch = h['if-match'];
-    if (ifNoneMatch === undefined && ifMatch === undefined) return;
+    if (ifNoneMatch === undefined && ifMatch === undefined) return undefined;
+    const failed = (condition: string) => new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: condition });
     const found = await this.store.find(key);
-    if (ifNoneMatch !== undefined && found && matches(ifNoneMatch, etagOf(found.entry))) {
-      throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
-    }
+    if (ifNoneMatch !== undefined && found && matches(ifNoneMatch, etagOf(found.entry))) throw failed('If-None-Match');
     if (ifMatch !== undefined) {
       if (!found) throw new S3Error('NoSuchKey', 'The specified key does not exist.');
-      if (!matches(ifMatch, etagOf(found.entry))) throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match' });
+      if (!matches(ifMatch, etagOf(found.entry))) throw failed('If-Match');
     }
+    const seen = found?.entry.version ?? null;
+    return {
+      token: randomBytes(16).toString('hex'),
+      check: (newest) => {
+        const live = newest.version !== null && !newest.deleted;
+        if (live ? newest.version === seen : seen === null) return;
+        // Written or deleted since the ETags were judged: a create that finds an object has failed for certain.
+        if (ifNoneMatch?.trim() === '*' && live) throw failed('If-None-Match');
+        throw conflict();
+      },
+      conflict,
+    };
   }
 
   async get(ctx: S3Context, withBody: boolean): Promise<S3Response> {
@@ -99,6 +113,10 @@ export class ObjectHandler {
 
 export function contentTypeOf(h: IncomingHttpHeaders): string {
   return h['content-type'] || 'binary/octet-stream';
+}
+
+function conflict(): S3Error {
+  return new S3Error('ConditionalRequestConflict', 'A conflicting conditional operation is currently in progress against this resource. Try again.');
 }
 
 /** An If-Match / If-None-Match list against an ETag (quotes and W/ optional, `*` matches anything). */

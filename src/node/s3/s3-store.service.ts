@@ -2,14 +2,17 @@ import { Injectable } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { ShoalError } from '../../common/errors.js';
 import type { Member } from '../membership/merge.js';
-import { CoordinatorService, type StoredFile } from '../replication/coordinator.service.js';
+import { ReadCoordinatorService } from '../replication/read-coordinator.service.js';
+import { WriteCoordinatorService, type StoredFile } from '../replication/write-coordinator.service.js';
 import { ListingService, type Page } from '../replication/listing.service.js';
-import { isManifest, ManifestService } from '../replication/manifest.service.js';
+import { isManifest, ManifestService, type Manifest } from '../replication/manifest.service.js';
+import type { WriteCondition } from '../replication/fencing.js';
 import type { Entry, EntryMeta } from '../storage/entry.js';
 import type { ByteRange } from '../storage/range.js';
 import { RESERVED_PREFIX } from '../storage/keys.js';
 import { BodyChecks } from './auth/checksums.js';
 import type { RequestBody } from './auth/body.js';
+import { META_MD5 } from './object-meta.js';
 import { S3Error } from './s3-errors.js';
 
 /** Where the S3 API keeps its own records, as ordinary replicated entries (see RESERVED_PREFIX). */
@@ -31,20 +34,21 @@ export interface Written {
 }
 
 /**
- * The S3 front end's only way to the data: the same coordinator and listing as /v1 (DESIGN §2: an S3 object is the
+ * The S3 front end's only way to the data: the same coordinators and listing as /v1 (DESIGN §2: an S3 object is the
  * Shoal file `bucket/key`). Nothing here touches the local store.
  */
 @Injectable()
 export class S3StoreService {
   constructor(
-    private readonly coordinator: CoordinatorService,
+    private readonly writes: WriteCoordinatorService,
+    private readonly reads: ReadCoordinatorService,
     private readonly listing: ListingService,
     private readonly manifests: ManifestService,
   ) {}
 
   /** The newest live version of `key`, or undefined (never written, or deleted). */
   async find(key: string): Promise<Located | undefined> {
-    const { entry, holders } = await this.coordinator.locate(key);
+    const { entry, holders } = await this.reads.locate(key);
     return entry && !entry.deleted ? { entry, holders } : undefined;
   }
 
@@ -53,7 +57,7 @@ export class S3StoreService {
    * stream, the newer version is looked up once (as /v1 does); `relocate` says what was found.
    */
   async open(key: string, found: Located, range?: ByteRange): Promise<{ found: Located; body: Readable }> {
-    const open = (f: Located) => (isManifest(f.entry) ? this.manifests.open(f.entry, f.holders, range) : this.coordinator.open(f.entry, f.holders, range));
+    const open = (f: Located) => (isManifest(f.entry) ? this.manifests.open(f.entry, f.holders, range) : this.reads.open(f.entry, f.holders, range));
     try {
       return { found, body: await open(found) };
     } catch (err) {
@@ -65,39 +69,68 @@ export class S3StoreService {
   }
 
   /**
-   * Stages a request body in full, runs every integrity check (payload SHA-256, Content-MD5, x-amz-checksum-*), and
-   * only then commits it to W owners: a body that fails a check is discarded and nothing becomes visible.
+   * Streams a request body to the owners as it arrives (as /v1 PUT does) while every integrity check runs on it:
+   * payload SHA-256, aws-chunked signatures, Content-MD5, x-amz-checksum-*. A check that fails — the last ones only
+   * once the body has ended — fails the body itself, so the replicator aborts every owner's leg before any trailer
+   * is sent: no owner commits and nothing becomes visible. The MD5 (the S3 ETag) joins `meta` at the end, in the
+   * trailer that lets the owners commit.
    */
-  async write(key: string, body: RequestBody, contentType: string, meta: (md5: string) => EntryMeta): Promise<Written> {
-    // Fewer than W owners up: 503 before the body is read, as /v1 does.
-    this.coordinator.assertWritable(key);
-    let staged;
+  async write(key: string, body: RequestBody, contentType: string, meta: EntryMeta, condition?: WriteCondition): Promise<Written> {
+    let checksums: Record<string, string> = {};
+    let md5 = '';
+    async function* checked(): AsyncGenerator<Buffer> {
+      yield* body.stream;
+      try {
+        checksums = body.checks.verify();
+      } catch (err) {
+        body.checks.failure = err;
+        throw err;
+      }
+      md5 = body.checks.md5OfBody;
+    }
     try {
-      staged = await this.coordinator.stage(Readable.from(body.stream), { declaredLength: body.declaredLength, expectedSha256: body.expectedSha256 });
+      const stored = await this.writes.put(key, Readable.from(checked()), {
+        contentType,
+        declaredLength: body.declaredLength,
+        expectedSha256: body.expectedSha256,
+        meta,
+        lateMeta: () => ({ [META_MD5]: md5 }),
+        condition,
+      });
+      return { stored, md5, checksums };
     } catch (err) {
       throw body.checks.failure ?? err;
     }
-    let checksums: Record<string, string>;
-    try {
-      checksums = body.checks.verify();
-    } catch (err) {
-      await this.coordinator.discardStaged(staged);
-      throw err;
-    }
-    const md5 = body.checks.md5OfBody;
-    return { stored: await this.coordinator.commitUpload(key, staged, contentType, meta(md5)), md5, checksums };
   }
 
   /** Writes bytes produced by the node itself (a copy, an assembled multipart object). */
-  async writeStream(key: string, source: AsyncIterable<Buffer>, contentType: string, meta: (md5: string) => EntryMeta): Promise<Written> {
+  writeStream(key: string, source: AsyncIterable<Buffer>, contentType: string, meta: EntryMeta): Promise<Written> {
     const checks = new BodyChecks({}, new Map());
     return this.write(key, { stream: checks.tap(source), checks }, contentType, meta);
+  }
+
+  /**
+   * A new version of `key` with the content of a located version, by reference: no byte travels to an owner that
+   * already holds the blob (CopyObject).
+   */
+  writeReference(key: string, source: Located, contentType: string, meta: EntryMeta): Promise<StoredFile> {
+    return this.writes.putReference(key, source.entry, source.holders, contentType, meta);
+  }
+
+  /** Writes one of the S3 API's own records (a bucket, an upload, a receipt): metadata only, no bytes. */
+  async writeRecord(key: string, contentType: string, meta: EntryMeta): Promise<StoredFile> {
+    return this.writes.put(key, Readable.from([]), { contentType, meta });
+  }
+
+  /** The parts a multipart object's manifest lists. */
+  readManifest(found: Located): Promise<Manifest> {
+    return this.manifests.read(found.entry, found.holders);
   }
 
   /** Tombstones `key`; deleting what does not exist is not an error in S3. */
   async delete(key: string): Promise<void> {
     try {
-      await this.coordinator.delete(key);
+      await this.writes.delete(key);
     } catch (err) {
       if (err instanceof ShoalError && err.code === 'NOT_FOUND') return;
       throw err;

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { BehaviorSubject } from 'rxjs';
 import { ShoalError } from '../../common/errors.js';
+import { SyncFreshness } from './sync-freshness.js';
 
 export type NodeLifecycle = 'starting' | 'recovering' | 'ready' | 'leaving' | 'left' | 'stopping';
 
@@ -10,13 +11,21 @@ export type NodeLifecycle = 'starting' | 'recovering' | 'ready' | 'leaving' | 'l
  */
 @Injectable()
 export class NodeStateService {
+  /** Its warning is the recovery layer's (operators and tests know it under that name). */
+  private readonly logger = new Logger('RecoveryService');
   private readonly state = new BehaviorSubject<NodeLifecycle>('ready');
-  private staleCheck?: () => boolean;
   /** Where the node stands in the cluster's lifecycle (DESIGN §3), apart from its own recovery. */
   private membershipPhase: 'member' | 'leaving' | 'left' = 'member';
   private stoppingFlag = false;
   private skewed = false;
   private offsets: number[] = [];
+
+  /**
+   * `freshness` tells when this node has been out of contact with its co-owners for too long. It is asked whenever
+   * the state is read, not only when a sync round starts: a process that was paused serves the requests queued
+   * meanwhile before any timer of its own runs, and those must already see `recovering`. Specs may leave it out.
+   */
+  constructor(private readonly freshness?: SyncFreshness) {}
 
   get current(): NodeLifecycle {
     this.recheck();
@@ -44,9 +53,30 @@ export class NodeStateService {
     return this.membershipPhase === 'left';
   }
 
-  /** A decommissioned node takes no writes, from clients or peers (its data now lives on its successors). */
-  assertMayWrite(): void {
+  /**
+   * Whether this node may store a write, as an owner a peer sends it to (the `/internal` routes): not once it has
+   * been decommissioned — its data now lives on its successors.
+   */
+  assertMayStore(): void {
     if (this.left) throw new ShoalError('NODE_LEFT', 'this node has left the cluster (decommissioned): it takes no writes; send them to another node');
+  }
+
+  /**
+   * Whether this node may coordinate a client's write or delete: it must be one that may store writes
+   * ({@link assertMayStore}), and its clock must be within bounds. A node whose clock is off would stamp its writes
+   * with versions far from real time: a version far ahead makes every later write of the key pay for it, one far
+   * behind is fenced and retried. So it coordinates no writes (reads and its replica role go on) until its clock is
+   * back (DESIGN §3 Clocks).
+   */
+  assertMayCoordinateWrite(): void {
+    this.assertMayStore();
+    if (!this.skewed) return;
+    throw new ShoalError(
+      'CLOCK_SKEW',
+      `this node's clock is off by ${this.offsets.map((o) => `${-o} ms`).join(', ')} by every registry (MAX_CLOCK_SKEW_MS exceeded); it coordinates no writes until its clock is fixed — send the write to another node`,
+      { retryAfter: 5, clockOffsetMs: this.offsets },
+      { 'Retry-After': '5' },
+    );
   }
 
   get recovering(): boolean {
@@ -54,17 +84,10 @@ export class NodeStateService {
     return this.state.value === 'recovering';
   }
 
-  /**
-   * How to tell that this node has been out of contact with its co-owners for too long (the recovery layer knows).
-   * It is asked whenever the state is read, not only when a sync round starts: a process that was paused serves the
-   * requests queued meanwhile before any timer of its own runs, and those must already see `recovering`.
-   */
-  watchStaleness(check: () => boolean): void {
-    this.staleCheck = check;
-  }
-
   private recheck(): void {
-    if (this.state.value === 'ready' && this.staleCheck?.()) this.state.next('recovering');
+    if (this.state.value !== 'ready' || !this.freshness?.isStale()) return;
+    this.logger.warn({ lastFullSyncAt: this.freshness.lastFullSyncAt() }, 'no complete sync within TOMBSTONE_TTL_MS: recovering before serving again');
+    this.state.next('recovering');
   }
 
   set(next: NodeLifecycle): void {
@@ -84,21 +107,6 @@ export class NodeStateService {
   setClock(skewed: boolean, offsets: number[]): void {
     this.skewed = skewed;
     this.offsets = offsets;
-  }
-
-  /**
-   * A node whose clock is off would stamp its writes with versions far from real time: a version far ahead makes
-   * every later write of the key pay for it, one far behind is fenced and retried. So it coordinates no writes
-   * (reads and its replica role go on) until its clock is back (DESIGN §3 Clocks).
-   */
-  assertClockInBounds(): void {
-    if (!this.skewed) return;
-    throw new ShoalError(
-      'CLOCK_SKEW',
-      `this node's clock is off by ${this.offsets.map((o) => `${-o} ms`).join(', ')} by every registry (MAX_CLOCK_SKEW_MS exceeded); it coordinates no writes until its clock is fixed — send the write to another node`,
-      { retryAfter: 5, clockOffsetMs: this.offsets },
-      { 'Retry-After': '5' },
-    );
   }
 
   /** For internal routes that would otherwise hand out possibly stale or resurrected entries. */

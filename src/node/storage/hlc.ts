@@ -28,7 +28,22 @@ export function versionTime(v: Version): number {
   return decodeVersion(v).ms;
 }
 
-export class HybridLogicalClock {
+/**
+ * The node's source of versions and wall time. An I/O edge: the HLC in production, a {@link ManualClock} in specs.
+ * Injected under {@link CLOCK}; the local store moves it past the high-water mark it persisted, at start-up.
+ */
+export interface Clock {
+  /** A version greater than every version this clock has issued or observed. */
+  now(): Version;
+  /** Moves the clock past a version seen elsewhere (a peer's write, or the high-water mark kept on disk). */
+  observe(v: Version): void;
+  /** Wall-clock milliseconds since the epoch (what versions are stamped from, and what TTLs are measured by). */
+  wallMs(): number;
+}
+
+export const CLOCK = Symbol('CLOCK');
+
+export class HybridLogicalClock implements Clock {
   private ms = 0;
   private counter = 0;
 
@@ -37,7 +52,6 @@ export class HybridLogicalClock {
     private readonly wall: () => number = Date.now,
   ) {}
 
-  /** A version greater than every version this clock has issued or observed. */
   now(): Version {
     const wall = this.wall();
     if (wall > this.ms) {
@@ -49,12 +63,47 @@ export class HybridLogicalClock {
     return encodeVersion(this.ms, this.counter, this.nodeId);
   }
 
-  /** Moves the clock past a version seen elsewhere (a peer's write, or the high-water mark kept on disk). */
   observe(v: Version): void {
     const { ms, counter } = decodeVersion(v);
     if (ms > this.ms || (ms === this.ms && counter > this.counter)) {
       this.ms = ms;
       this.counter = counter;
     }
+  }
+
+  wallMs(): number {
+    return this.wall();
+  }
+}
+
+/** A clock for specs: wall time stands still until the spec moves it; versions still follow the HLC's rules. */
+export class ManualClock implements Clock {
+  private readonly hlc: HybridLogicalClock;
+
+  constructor(
+    nodeId = 'n1',
+    private ms = 1_700_000_000_000,
+  ) {
+    this.hlc = new HybridLogicalClock(nodeId, () => this.ms);
+  }
+
+  now(): Version {
+    return this.hlc.now();
+  }
+
+  observe(v: Version): void {
+    this.hlc.observe(v);
+  }
+
+  wallMs(): number {
+    return this.ms;
+  }
+
+  set(ms: number): void {
+    this.ms = ms;
+  }
+
+  advance(ms: number): void {
+    this.ms += ms;
   }
 }

@@ -1,51 +1,60 @@
-import { createReadStream } from 'node:fs';
-import { stat, statfs, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { statfs } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { Database } from 'lmdb';
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { ShoalError } from '../../common/errors.js';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Subject, type Observable } from 'rxjs';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { NodeIdentity } from '../identity/node-identity.js';
-import type { Holdings, NodeStats, NodeStatsSource } from '../membership/node-stats.js';
-import { partitionOf } from '../placement/partition.js';
-import { BlobFiles } from './blob-files.js';
+import type { Holdings, NodeStats, NodeStatsSource } from './node-stats.js';
+import { partitionOf } from './partition.js';
+import { BLOB_STORE, type BlobStore, type StagedReader } from './blob-store.js';
 import type { Entry } from './entry.js';
-import { HybridLogicalClock, type Version } from './hlc.js';
+import { ENTRY_INDEX, type ApplyResult, type EntryIndex, type EntryPage, type EntryReader } from './entry-index.js';
+import { CLOCK, compareVersions, type Clock } from './hlc.js';
+import { KeyReservations } from './reservations.js';
 import { compareKeys } from './keys.js';
-import { MetaStore, type ApplyResult } from './meta-store.js';
 import type { ByteRange } from './range.js';
-import { stageBlob, type StagedBlob, type StageOptions } from './staging.js';
+import type { StagedBlob, StageOptions } from './staging.js';
 import { CorruptBlobError, VerifyStream } from './verify-stream.js';
 
 /**
- * One node's local store: metadata in LMDB, blob bytes on disk or inline. It applies entries by last-writer-wins and
- * knows nothing of peers; replication and sync build on it.
+ * One node's local store: the facade over the {@link EntryIndex} (metadata) and the {@link BlobStore} (bytes) that
+ * keeps the two consistent. It applies entries by last-writer-wins and knows nothing of peers; replication and sync
+ * build on it. Read-only queries of the metadata (digests, partition scans, tombstones) go to the index directly.
  *
- * Crash safety (DESIGN §4): a blob is staged in tmp/, fsynced, renamed into place, and only then is its metadata
- * committed in one transaction. A crash before the commit leaves an unreferenced blob, removed at the next start.
+ * Crash safety (DESIGN §4): a blob is staged, fsynced, placed (renamed), and only then is its metadata committed in
+ * one transaction. A crash before the commit leaves an unreferenced blob, removed at the next start.
  */
 @Injectable()
-export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, NodeStatsSource {
+export class LocalStoreService implements OnModuleInit, NodeStatsSource {
   private readonly logger = new Logger(LocalStoreService.name);
-  private meta!: MetaStore;
-  readonly files: BlobFiles;
-  readonly clock: HybridLogicalClock;
   /** Per-blob locks: placing a file with its reference, and freeing it when unreferenced, never interleave. */
   private readonly blobLocks = new Map<string, Promise<void>>();
   private readonly corruptions;
-  /** Called when a read finds a corrupt blob (the sync layer subscribes to re-fetch it). */
-  onCorrupt?: (entry: Entry) => void;
+  private readonly corrupt = new Subject<Entry>();
+  /** Entries whose blob a read or the scrubber found corrupt (and quarantined); blob repair re-fetches them. */
+  readonly corrupted: Observable<Entry> = this.corrupt.asObservable();
+  /**
+   * The index's read side, for the queries sync runs (digests, partition scans, expired tombstones, counts). Every
+   * write goes through this facade instead, which keeps blobs and their references consistent.
+   */
+  readonly entries: EntryReader;
+
+  /** Keys granted to conditional writes in progress (see reservations.ts); owner-local, like the clock. */
+  readonly reservations = new KeyReservations();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: NodeConfig,
-    identity: NodeIdentity,
+    @Inject(ENTRY_INDEX) private readonly index: EntryIndex,
+    @Inject(BLOB_STORE) private readonly blobs: BlobStore,
+    /** The node's clock: it observes every version committed here; fencing and replication read and move it. */
+    @Inject(CLOCK) readonly clock: Clock,
     metrics: MetricsService,
   ) {
-    this.files = new BlobFiles(config.dataDir);
-    this.clock = new HybridLogicalClock(identity.id);
+    this.entries = index;
     this.corruptions = metrics.counter({ name: 'shoal_corrupt_blobs_total', help: 'blobs found corrupt (by reads or the scrubber) and quarantined', labelNames: ['found_by'] });
-    const counters = () => this.meta?.counters() ?? { files: 0, bytes: 0 };
+    const counters = () => this.index.counters();
     metrics.gauge({ name: 'shoal_node_files', help: 'live files held on this node', collect() { this.set(counters().files); } });
     metrics.gauge({ name: 'shoal_node_bytes', help: 'bytes of live files held on this node', collect() { this.set(counters().bytes); } });
     const stats = () => this.stats();
@@ -54,42 +63,29 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
   }
 
   async onModuleInit(): Promise<void> {
-    await this.files.init();
-    this.meta = new MetaStore(join(this.config.dataDir, 'meta'));
-    const hw = this.meta.clockHighWater();
+    await this.blobs.init();
+    const hw = this.index.clockHighWater();
     if (hw) this.clock.observe(hw);
     await this.collectOrphans();
   }
 
-  /**
-   * Closed last: Nest runs onModuleDestroy, then beforeApplicationShutdown (background work stops and drains, the
-   * node leaves the registries), then closes the HTTP server (requests in flight finish), and only then this.
-   */
-  async onApplicationShutdown(): Promise<void> {
-    await this.meta?.close();
-  }
-
-  /** A database of its own in the metadata store, for the layers above (hints, sync state). */
-  auxiliary<V, K extends string | number | (string | number)[]>(name: string): Database<V, K> {
-    return this.meta.auxiliary<V, K>(name);
-  }
-
-  partitionOf(key: string): number {
-    return partitionOf(key, this.config.partitionBits);
-  }
-
   get(key: string): Entry | undefined {
-    return this.meta.get(key);
+    return this.index.get(key);
   }
 
-  /** Receives an upload into tmp/ (see {@link stageBlob}). Not visible until {@link commit}. */
+  /** Receives an upload (see {@link BlobStore.stage}). Not visible until {@link commit}. */
   stage(source: Readable | AsyncIterable<Buffer>, opts: StageOptions): Promise<StagedBlob> {
-    return stageBlob(source, this.files.newTmpPath(), opts);
+    return this.blobs.stage(source, opts);
   }
 
   /** Drops a staged upload that will not be committed. */
-  async discard(staged: StagedBlob): Promise<void> {
-    if (staged.tmpPath) await unlink(staged.tmpPath).catch(() => undefined);
+  discard(staged: StagedBlob): Promise<void> {
+    return this.blobs.discard(staged);
+  }
+
+  /** Streams of a staged upload's bytes, opened before its commit and valid after (see {@link BlobStore.openStaged}). */
+  openStaged(staged: StagedBlob): Promise<StagedReader> {
+    return this.blobs.openStaged(staged);
   }
 
   /**
@@ -100,30 +96,46 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
     this.clock.observe(entry.version);
     const partition = this.partitionOf(entry.key);
     if (entry.deleted) {
-      const result = await this.meta.apply(entry, partition);
+      const result = await this.index.apply(entry, partition);
       await this.freeUnreferenced(result.freed);
       return result;
     }
     const sha = entry.sha256;
     // Placing the file and committing its reference happen under the blob's lock, so a concurrent delete that drops
-    // the last reference to the same content can never unlink the file between the two.
+    // the last reference to the same content can never remove the file between the two.
     const result = await this.withBlobLock(sha, async () => {
-      if (staged?.tmpPath) await this.files.place(staged.tmpPath, sha);
-      return this.meta.apply(entry, partition, staged?.data);
+      if (staged?.tmpPath) await this.blobs.place(staged);
+      // Without bytes the entry references a blob held here already — checked under the lock, so a delete that drops
+      // its last other reference cannot remove it in between (copies, sync and peers take this path).
+      else if (!staged?.data && this.wouldApply(entry) && !(await this.hasBlob(sha))) throw new ShoalError('CONFLICT', `blob ${sha} is not held here; send the bytes`);
+      return this.index.apply(entry, partition, staged?.data);
     });
     // A blob placed for an entry that lost the version race is referenced by nobody.
     await this.freeUnreferenced(result.applied ? result.freed : [...result.freed, sha]);
     return result;
   }
 
-  /** The bytes of a small blob kept inline, if this one is. */
-  inlineData(sha256: string): Buffer | undefined {
-    return this.meta.getInline(sha256);
+  /** Whether `entry` is newer than what is held for its key (last writer wins). */
+  private wouldApply(entry: Entry): boolean {
+    const held = this.index.get(entry.key);
+    return !held || compareVersions(entry.version, held.version) > 0;
+  }
+
+  /** Erases an entry outright, only at its version (tombstone GC, handover, recovery), and frees its blob if unused. */
+  async purge(entry: Entry): Promise<ApplyResult> {
+    const result = await this.index.purge(entry.key, this.partitionOf(entry.key), entry.version);
+    await this.freeUnreferenced(result.freed);
+    return result;
   }
 
   /** Whether the bytes of `sha256` are held here (inline or as a file). */
   async hasBlob(sha256: string): Promise<boolean> {
-    return this.meta.hasInline(sha256) || (await this.files.exists(sha256));
+    return this.index.hasInline(sha256) || (await this.blobs.has(sha256));
+  }
+
+  /** The size of a blob held here, or undefined. */
+  async blobSize(sha256: string): Promise<number | undefined> {
+    return this.index.getInline(sha256)?.length ?? this.blobs.size(sha256);
   }
 
   /**
@@ -131,22 +143,30 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
    * quarantines the blob and cuts the stream before its last chunk, so corrupt bytes are never sent complete.
    */
   openRead(entry: Entry, range?: ByteRange, reader: 'read' | 'scrub' = 'read'): Readable {
-    const inline = this.meta.getInline(entry.sha256);
+    const inline = this.index.getInline(entry.sha256);
     const whole = !range || (range.start === 0 && range.end === entry.size - 1);
     let source: Readable;
     if (inline) source = Readable.from(range ? [inline.subarray(range.start, range.end + 1)] : [inline]);
-    else source = createReadStream(this.files.pathOf(entry.sha256), { start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
+    else source = this.blobs.open(entry.sha256, range);
     if (!whole) return source;
     const verify = new VerifyStream(entry.sha256, (err) => void this.handleCorrupt(entry, err, reader));
     source.once('error', (err) => verify.destroy(err));
     return source.pipe(verify);
   }
 
-  /** The size of a blob held here, or undefined. */
-  async blobSize(sha256: string): Promise<number | undefined> {
-    const inline = this.meta.getInline(sha256);
-    if (inline) return inline.length;
-    return stat(this.files.pathOf(sha256)).then((s) => s.size, () => undefined);
+  /**
+   * The whole content of a small blob kept inline, hash-checked in one synchronous pass: the download fast path, with
+   * no stream between the metadata store and the response. `undefined` when the blob is not inline here (a file,
+   * or freed by a newer write meanwhile). A copy that fails the check is handled as a streamed read would handle it
+   * (counted, reported for re-fetching) and `null` is returned: its bytes are never handed out.
+   */
+  readInline(entry: Entry): Buffer | null | undefined {
+    const data = this.index.getInline(entry.sha256);
+    if (data === undefined) return undefined;
+    const actual = createHash('sha256').update(data).digest('hex');
+    if (actual === entry.sha256) return data;
+    void this.handleCorrupt(entry, new CorruptBlobError(entry.sha256, actual), 'read');
+    return null;
   }
 
   /** A blob's bytes by hash, for peers (replication, sync, read-repair). */
@@ -154,20 +174,23 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
     return this.openRead({ key: '', version: '', sha256, size, contentType: '', updatedAt: 0, deleted: false }, range);
   }
 
-  async handleCorrupt(entry: Entry, err: CorruptBlobError, foundBy: 'read' | 'scrub'): Promise<void> {
-    this.corruptions.inc({ found_by: foundBy });
-    this.logger.error({ sha256: err.expected, actual: err.actual, key: entry.key, foundBy }, 'corrupt blob quarantined');
-    if (!this.meta.hasInline(entry.sha256)) await this.files.quarantine(entry.sha256).catch(() => undefined);
-    this.onCorrupt?.(entry);
+  /** Puts back the bytes of a blob that was found corrupt and quarantined (they were re-fetched and re-hashed). */
+  async restoreBlob(staged: StagedBlob): Promise<void> {
+    if (staged.data) await this.index.putInline(staged.sha256, staged.data);
+    else if (staged.tmpPath) await this.blobs.place(staged);
+  }
+
+  /** Keeps a copy of a live entry's bytes aside for the operator (recovery quarantines it before purging it). */
+  async keepCopy(entry: Entry): Promise<void> {
+    if (!entry.deleted) await this.blobs.keepCopy(entry.sha256, this.index.getInline(entry.sha256));
   }
 
   /**
    * Live entries in key order whose key starts with `prefix` and sorts after `after`; at most `limit`.
    */
   listLive(prefix: string, after: string | undefined, limit: number): Entry[] {
-    const start = scanStart(prefix, after);
     const out: Entry[] = [];
-    for (const e of this.meta.scan(start)) {
+    for (const e of this.index.scan(scanStart(prefix, after))) {
       if (!e.key.startsWith(prefix)) break;
       if (e.deleted) continue;
       out.push(e);
@@ -177,84 +200,44 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
   }
 
   /** A page of entries (tombstones included) in key order: keys with `prefix`, after `after`, at most `limit`. */
-  scanPage(prefix: string, after: string | undefined, limit: number): { entries: Entry[]; truncated: boolean } {
-    const start = scanStart(prefix, after);
+  scanPage(prefix: string, after: string | undefined, limit: number): EntryPage {
     const entries: Entry[] = [];
-    for (const e of this.meta.scan(start, limit + 1)) {
+    for (const e of this.index.scan(scanStart(prefix, after), limit + 1)) {
       if (!e.key.startsWith(prefix)) break;
       entries.push(e);
     }
     return { entries: entries.slice(0, limit), truncated: entries.length > limit };
   }
 
-  scanPartition(partition: number, afterKey?: string): Iterable<Entry> {
-    return this.meta.scanPartition(partition, afterKey);
-  }
-
-  /** A page of one partition's entries (tombstones included) in key order, after `after`. */
-  partitionPage(partition: number, after: string | undefined, limit: number): { entries: Entry[]; truncated: boolean } {
-    const entries: Entry[] = [];
-    for (const e of this.meta.scanPartition(partition, after)) {
-      entries.push(e);
-      if (entries.length > limit) break;
-    }
-    return { entries: entries.slice(0, limit), truncated: entries.length > limit };
-  }
-
-  /** Puts back the bytes of a blob that was found corrupt and quarantined (they were re-fetched and re-hashed). */
-  async restoreBlob(staged: StagedBlob): Promise<void> {
-    if (staged.data) await this.meta.putInline(staged.sha256, staged.data);
-    else if (staged.tmpPath) await this.files.place(staged.tmpPath, staged.sha256);
-  }
-
-  digest(partition: number): Buffer {
-    return this.meta.digest(partition);
-  }
-
-  heldPartitions(): Iterable<number> {
-    return this.meta.partitions();
-  }
-
-  purge(entry: Entry): Promise<ApplyResult> {
-    return this.meta.purge(entry.key, this.partitionOf(entry.key), entry.version).then(async (r) => {
-      await this.freeUnreferenced(r.freed);
-      return r;
-    });
-  }
-
-  /** Tombstones older than `beforeMs` (by version time), oldest first. */
-  expiredTombstones(beforeMs: number, limit: number): Entry[] {
-    return this.meta.expiredTombstones(beforeMs, limit);
-  }
-
-  /** Entries held, tombstones included. */
-  entryCount(): number {
-    return this.meta.entryCount();
-  }
-
-  newVersion(): Version {
-    return this.clock.now();
-  }
-
   async stats(): Promise<NodeStats> {
     const fs = await statfs(this.config.dataDir);
-    const c = this.meta?.counters() ?? { files: 0, bytes: 0 };
+    const c = this.index.counters();
     return { capacityBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize, usedBytes: c.bytes, files: c.files };
   }
 
   /** Partitions holding anything (an emptied partition keeps its all-zero digest), entries and bytes. */
   holdings(): Holdings {
     let partitions = 0;
-    for (const p of this.heldPartitions()) if (this.digest(p).some((b) => b !== 0)) partitions++;
-    const c = this.meta?.counters() ?? { files: 0, bytes: 0 };
-    return { partitions, entries: this.entryCount(), bytes: c.bytes };
+    for (const p of this.index.partitions()) if (this.index.digest(p).some((b) => b !== 0)) partitions++;
+    return { partitions, entries: this.index.entryCount(), bytes: this.index.counters().bytes };
+  }
+
+  private partitionOf(key: string): number {
+    return partitionOf(key, this.config.partitionBits);
+  }
+
+  private async handleCorrupt(entry: Entry, err: CorruptBlobError, foundBy: 'read' | 'scrub'): Promise<void> {
+    this.corruptions.inc({ found_by: foundBy });
+    this.logger.error({ sha256: err.expected, actual: err.actual, key: entry.key, foundBy }, 'corrupt blob quarantined');
+    if (!this.index.hasInline(entry.sha256)) await this.blobs.quarantine(entry.sha256).catch(() => undefined);
+    this.corrupt.next(entry);
   }
 
   private async freeUnreferenced(shas: string[]): Promise<void> {
     for (const sha of shas) {
       await this.withBlobLock(sha, async () => {
-        if (this.meta.refCount(sha) > 0) return;
-        await this.files.remove(sha).catch((err: unknown) => this.logger.warn({ err, sha }, 'could not remove an unreferenced blob'));
+        if (this.index.refCount(sha) > 0) return;
+        await this.blobs.remove(sha).catch((err: unknown) => this.logger.warn({ err, sha }, 'could not remove an unreferenced blob'));
       });
     }
   }
@@ -270,12 +253,12 @@ export class LocalStoreService implements OnModuleInit, OnApplicationShutdown, N
     return run;
   }
 
-  /** Blobs left on disk by a crash between rename and commit (or between commit and unlink). */
+  /** Blobs left by a crash between place and commit (or between commit and removal). */
   private async collectOrphans(): Promise<void> {
     let removed = 0;
-    for await (const sha of this.files.list()) {
-      if (this.meta.refCount(sha) === 0) {
-        await this.files.remove(sha);
+    for await (const sha of this.blobs.list()) {
+      if (this.index.refCount(sha) === 0) {
+        await this.blobs.remove(sha);
         removed++;
       }
     }

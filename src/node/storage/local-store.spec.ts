@@ -6,23 +6,34 @@ import { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import type { NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { NodeIdentity } from '../identity/node-identity.js';
+import { DiskBlobStore } from './disk-blob-store.js';
 import { tombstone, type Entry } from './entry.js';
-import { compareVersions } from './hlc.js';
+import { compareVersions, HybridLogicalClock } from './hlc.js';
+import { LmdbEntryIndex } from './lmdb-entry-index.js';
+import { LmdbEnvironment } from './lmdb-environment.js';
 import { LocalStoreService } from './local-store.service.js';
+import { drainStream as read } from './memory-store.js';
 import { INLINE_MAX_BYTES } from './staging.js';
 import { CorruptBlobError } from './verify-stream.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function newStore(dataDir: string): Promise<LocalStoreService> {
-  const config = { role: 'node', dataDir, partitionBits: 4 } as NodeConfig;
-  const store = new LocalStoreService(config, new NodeIdentity('n1', 'http://x'), new MetricsService());
-  await store.onModuleInit();
-  return store;
+/** The disk implementations behind the facade: what a node runs. */
+interface DiskStore extends LocalStoreService {
+  blobStore: DiskBlobStore;
+  close(): Promise<void>;
 }
 
-async function put(store: LocalStoreService, key: string, data: Buffer, contentType = 'application/octet-stream', version = store.newVersion()): Promise<{ entry: Entry; applied: boolean }> {
+async function newStore(dataDir: string): Promise<DiskStore> {
+  const config = { role: 'node', dataDir, partitionBits: 4 } as NodeConfig;
+  const env = new LmdbEnvironment(dataDir);
+  const blobStore = new DiskBlobStore(dataDir);
+  const store = new LocalStoreService(config, new LmdbEntryIndex(env), blobStore, new HybridLogicalClock('n1'), new MetricsService());
+  await store.onModuleInit();
+  return Object.assign(store, { blobStore, close: () => env.close() });
+}
+
+async function put(store: LocalStoreService, key: string, data: Buffer, contentType = 'application/octet-stream', version = store.clock.now()): Promise<{ entry: Entry; applied: boolean }> {
   const staged = await store.stage(Readable.from([data]), { declaredLength: data.length });
   const entry: Entry = { key, version, sha256: staged.sha256, size: staged.size, contentType, updatedAt: Date.now(), deleted: false };
   const r = await store.commit(entry, staged);
@@ -30,17 +41,7 @@ async function put(store: LocalStoreService, key: string, data: Buffer, contentT
 }
 
 async function del(store: LocalStoreService, key: string): Promise<void> {
-  expect((await store.commit(tombstone(key, store.newVersion(), Date.now()))).applied).toBe(true);
-}
-
-async function read(stream: Readable): Promise<{ data: Buffer; error?: unknown }> {
-  const parts: Buffer[] = [];
-  try {
-    for await (const c of stream) parts.push(c as Buffer);
-    return { data: Buffer.concat(parts) };
-  } catch (error) {
-    return { data: Buffer.concat(parts), error };
-  }
+  expect((await store.commit(tombstone(key, store.clock.now(), Date.now()))).applied).toBe(true);
 }
 
 /** Every regular file under `dir` (relative paths). */
@@ -52,9 +53,9 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-describe('LocalStoreService', () => {
+describe('LocalStoreService over the disk (LMDB and blob files)', () => {
   let dataDir: string;
-  let store: LocalStoreService;
+  let store: DiskStore;
   const blobs = () => filesUnder(path.join(dataDir, 'blobs'));
   const tmp = () => readdir(path.join(dataDir, 'tmp'));
 
@@ -66,7 +67,7 @@ describe('LocalStoreService', () => {
   });
 
   afterEach(async () => {
-    await store.onApplicationShutdown();
+    await store.close();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -158,7 +159,7 @@ describe('LocalStoreService', () => {
       await put(store, 'kept', kept);
       const keptEntry = store.get('kept')!;
       const before = await store.stats();
-      await store.onApplicationShutdown();
+      await store.close();
 
       // A crash between rename and commit: the blob is in place, no entry references it.
       const orphan = randomBytes(70_000);
@@ -182,9 +183,9 @@ describe('LocalStoreService', () => {
     it('removes a blob staged and placed by the store itself but never committed', async () => {
       const data = randomBytes(100_000);
       const staged = await store.stage(Readable.from([data]), {});
-      await store.files.place(staged.tmpPath!, staged.sha256);
+      await store.blobStore.place(staged);
       expect(await blobs()).toHaveLength(1);
-      await store.onApplicationShutdown();
+      await store.close();
       store = await newStore(dataDir);
       expect(await blobs()).toEqual([]);
       expect(await tmp()).toEqual([]);
@@ -192,9 +193,9 @@ describe('LocalStoreService', () => {
 
     it('issues versions newer than any it committed before the restart', async () => {
       const { entry } = await put(store, 'k', Buffer.from('v'), 'text/plain', '7fffffffffff.000000.n1');
-      await store.onApplicationShutdown();
+      await store.close();
       store = await newStore(dataDir);
-      expect(compareVersions(store.newVersion(), entry.version)).toBeGreaterThan(0);
+      expect(compareVersions(store.clock.now(), entry.version)).toBeGreaterThan(0);
     });
   });
 
@@ -207,7 +208,7 @@ describe('LocalStoreService', () => {
       bad[bad.length - 1] ^= 1;
       await writeFile(file, bad);
       const seen: Entry[] = [];
-      store.onCorrupt = (e) => seen.push(e);
+      store.corrupted.subscribe((e) => seen.push(e));
 
       const r = await read(store.openRead(entry));
       expect(r.error).toBeInstanceOf(CorruptBlobError);

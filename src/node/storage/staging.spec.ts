@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import fc from 'fast-check';
-import { INLINE_MAX_BYTES, stageBlob } from './staging.js';
+import { chunksOf, INLINE_MAX_BYTES, stageBlob } from './staging.js';
 import { CorruptBlobError, VerifyStream } from './verify-stream.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -74,6 +74,32 @@ describe('stageBlob', () => {
       setTimeout(() => source.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })), 20);
       await expect(staging).rejects.toMatchObject({ code: 'INCOMPLETE_BODY' });
       expect(await readdir(tmp)).toEqual([]);
+    });
+
+    it('a Readable closed midway without an error (a premature close): INCOMPLETE_BODY', async () => {
+      for (const small of [true, false]) {
+        const source = new PassThrough();
+        const staging = stageBlob(source, tmpPath(), {});
+        source.write(randomBytes(small ? 100 : 2 * 1024 * 1024));
+        setTimeout(() => source.destroy(), 20);
+        await expect(staging).rejects.toMatchObject({ code: 'INCOMPLETE_BODY' });
+      }
+      expect(await readdir(tmp)).toEqual([]);
+    });
+
+    it('reads a Readable whole, whether its chunks are buffered already or arrive later', async () => {
+      const source = new PassThrough();
+      source.write(Buffer.from('ab'));
+      source.write(Buffer.from('cd'));
+      setTimeout(() => {
+        source.write(Buffer.from('ef'));
+        setTimeout(() => source.end(Buffer.from('g')), 5);
+      }, 5);
+      const got: Buffer[] = [];
+      for await (const c of chunksOf(source)) got.push(c);
+      expect(Buffer.concat(got).toString()).toBe('abcdefg');
+      const staged = await stageBlob(Readable.from([Buffer.from('xy'), Buffer.from('z')]), tmpPath(), { declaredLength: 3 });
+      expect(staged).toMatchObject({ size: 3, sha256: sha(Buffer.from('xyz')) });
     });
 
     it('a body shorter than its declared length: INCOMPLETE_BODY', async () => {

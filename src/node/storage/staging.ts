@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { fromIoError, ShoalError } from '../../common/errors.js';
 
 /** Files of at most this size are kept inline in the metadata store (DESIGN §4): one batched commit, no file. */
@@ -14,7 +14,10 @@ export interface StagedBlob {
   size: number;
   /** the bytes, for a small blob kept inline */
   data?: Buffer;
-  /** the fsynced temp file, for a larger blob */
+  /**
+   * Where a larger blob's staged bytes are, for the blob store that staged them: the fsynced temp file on disk (an
+   * opaque handle in memory). Read them through {@link BlobStore.openStaged}.
+   */
   tmpPath?: string;
 }
 
@@ -30,30 +33,42 @@ export interface StageOptions {
 }
 
 /**
- * Streams `source` to `tmpPath` while hashing and counting, then fsyncs. Small bodies stay in memory (they become
- * inline blobs). On any failure — cut-off body, checksum mismatch, size limit, full disk — the temp file is removed
- * and nothing was stored. Memory stays bounded by WRITE_CHUNK whatever the size of the upload.
+ * Where the bytes of a staged blob go while they arrive: opened lazily (a small blob never opens one), written in
+ * gathered chunks, made durable by `finish`, thrown away by `abort`. The disk one is a temp file; the memory one a list.
  */
-export async function stageBlob(source: Readable | AsyncIterable<Buffer>, tmpPath: string, opts: StageOptions = {}): Promise<StagedBlob> {
+export interface StagingSink {
+  write(chunks: Buffer[], bytes: number): Promise<void>;
+  /** Makes what was written durable (fsync) and closes it. */
+  finish(): Promise<void>;
+  /** Closes and removes what was written; never throws. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Streams `source` into a sink while hashing and counting. Small bodies stay in memory (they become inline blobs).
+ * On any failure — cut-off body, checksum mismatch, size limit, full disk — the sink is aborted and nothing was
+ * stored. Memory stays bounded by WRITE_CHUNK whatever the size of the upload. `handle` names the staged bytes in
+ * the result (the temp file's path for the disk).
+ */
+export async function stageInto(source: Readable | AsyncIterable<Buffer>, openSink: () => Promise<StagingSink>, handle: string, opts: StageOptions = {}): Promise<StagedBlob> {
   const hash = createHash('sha256');
   let size = 0;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
-  let fh: FileHandle | undefined;
+  let sink: StagingSink | undefined;
+  let opening: Promise<StagingSink> | undefined;
   const flush = async () => {
-    fh ??= await open(tmpPath, 'wx', 0o600);
-    // writev: one syscall for the gathered chunks, without copying them into one buffer first.
+    opening ??= openSink();
+    sink = await opening;
     const chunks = pending;
-    const expected = pendingBytes;
+    const bytes = pendingBytes;
     pending = [];
     pendingBytes = 0;
-    const { bytesWritten } = await fh.writev(chunks);
-    // Regular files only write short when the disk is full; say so rather than keep a torn file.
-    if (bytesWritten !== expected) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+    await sink.write(chunks, bytes);
   };
   try {
     try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
+      for await (const chunk of source instanceof Readable ? chunksOf(source) : source) {
         size += chunk.length;
         if (opts.maxBytes !== undefined && size > opts.maxBytes) {
           throw new ShoalError('PAYLOAD_TOO_LARGE', `the upload exceeds MAX_OBJECT_BYTES (${opts.maxBytes} bytes)`);
@@ -80,17 +95,88 @@ export async function stageBlob(source: Readable | AsyncIterable<Buffer>, tmpPat
       throw new ShoalError('CHECKSUM_MISMATCH', `the body hashes to ${sha256}, not to the declared ${opts.expectedSha256.toLowerCase()}; nothing was stored`);
     }
     opts.verify?.(sha256, size);
-    if (fh === undefined && size <= INLINE_MAX_BYTES) {
+    if (opening === undefined && size <= INLINE_MAX_BYTES) {
       return { sha256, size, data: pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes) };
     }
-    if (pendingBytes > 0 || fh === undefined) await flush();
-    await fh!.sync();
-    await fh!.close();
-    fh = undefined;
-    return { sha256, size, tmpPath };
+    if (pendingBytes > 0 || opening === undefined) await flush();
+    const done = sink!;
+    sink = undefined;
+    opening = undefined;
+    await done.finish().catch(async (err: unknown) => {
+      await done.abort();
+      throw err;
+    });
+    return { sha256, size, tmpPath: handle };
   } catch (err) {
-    await fh?.close().catch(() => undefined);
-    await unlink(tmpPath).catch(() => undefined);
+    const open = opening;
+    if (open) await open.then((s) => s.abort(), () => undefined);
     throw fromIoError(err);
   }
+}
+
+/**
+ * The chunks of a Readable in paused mode: what is buffered is taken synchronously (a small request body has usually
+ * arrived whole with its head), and listeners are set only while waiting for more. Readable's own async iterator
+ * arms end-of-stream tracking (half a dozen listeners, and their removal) on every stream, which under small-file
+ * load cost more than hashing the body. A stream that closes before its end, or fails, throws here.
+ */
+export async function* chunksOf(source: Readable): AsyncGenerator<Buffer> {
+  for (;;) {
+    let chunk: Buffer | null;
+    while ((chunk = source.read() as Buffer | null) !== null) yield chunk;
+    if (source.readableEnded) return;
+    if (source.errored) throw source.errored;
+    if (source.destroyed) throw Object.assign(new Error('the stream closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    await new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error) => {
+        source.off('readable', onReadable);
+        source.off('end', onReadable);
+        source.off('error', settle);
+        source.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReadable = () => settle();
+      const onClose = () => settle(source.readableEnded ? undefined : (source.errored ?? Object.assign(new Error('the stream closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
+      source.on('readable', onReadable);
+      source.on('end', onReadable);
+      source.on('error', settle);
+      source.on('close', onClose);
+    });
+  }
+}
+
+/** Stages `source` into the temp file `tmpPath` (created exclusively, fsynced before this resolves). */
+export function stageBlob(source: Readable | AsyncIterable<Buffer>, tmpPath: string, opts: StageOptions = {}): Promise<StagedBlob> {
+  return stageInto(source, () => openTempFile(tmpPath), tmpPath, opts);
+}
+
+async function openTempFile(tmpPath: string): Promise<StagingSink> {
+  let fh: FileHandle | undefined;
+  const removeFile = async () => {
+    await fh?.close().catch(() => undefined);
+    fh = undefined;
+    await unlink(tmpPath).catch(() => undefined);
+  };
+  try {
+    fh = await open(tmpPath, 'wx', 0o600);
+  } catch (err) {
+    await removeFile();
+    throw err;
+  }
+  const file = fh;
+  return {
+    async write(chunks, bytes) {
+      // writev: one syscall for the gathered chunks, without copying them into one buffer first.
+      const { bytesWritten } = await file.writev(chunks);
+      // Regular files only write short when the disk is full; say so rather than keep a torn file.
+      if (bytesWritten !== bytes) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+    },
+    async finish() {
+      await file.sync();
+      await file.close();
+      fh = undefined;
+    },
+    abort: removeFile,
+  };
 }

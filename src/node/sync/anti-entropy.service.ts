@@ -1,14 +1,20 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ShoalError } from '../../common/errors.js';
+import { ClientLoadService } from '../../common/metrics/client-load.service.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { Pacer, type PaceLimits } from '../../common/workers/pacer.js';
+import { realTimers } from '../../common/workers/worker.js';
 import { NodeIdentity } from '../identity/node-identity.js';
 import type { Member } from '../membership/merge.js';
 import { MembershipService } from '../membership/membership.service.js';
 import { PlacementService } from '../placement/placement.service.js';
-import { PeerClientService, peerError } from '../replication/peer-client.service.js';
+import { PEER_CLIENT, peerError, type PeerClient } from '../peer/peer-client.js';
+import type { SyncAnswers } from '../peer/sync-answers.js';
+import type { DigestAnswer, EntryPage } from '../peer/wire.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import type { Entry } from '../storage/entry.js';
 import { compareVersions } from '../storage/hlc.js';
+import { partitionPage } from '../storage/entry-index.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { decodePartitions, encodePartitions, rootOf } from './partition-set.js';
 import { mapLimit } from '../../common/async/map-limit.js';
@@ -17,6 +23,11 @@ import { mapLimit } from '../../common/async/map-limit.js';
 const PARTITION_CONCURRENCY = 4;
 const PULL_CONCURRENCY = 8;
 const PAGE = 1000;
+/**
+ * Pulls are background work: at most 2 000 entries and 64 MiB a second, a tenth of that while clients are served or
+ * the event loop lags. A recovering node is not paced: it serves nothing until it has caught up.
+ */
+const PULL_PACE: PaceLimits = { entriesPerSec: 2000, bytesPerSec: 64 * 1024 * 1024, busyFactor: 10, minPauseMs: 50 };
 
 export interface RoundReport {
   /** co-owners compared with */
@@ -39,19 +50,22 @@ export interface RoundReport {
  * whatever is newer — files (streamed, re-hashed) and tombstones. The peer repairs itself in its own round.
  */
 @Injectable()
-export class AntiEntropyService {
+export class AntiEntropyService implements SyncAnswers {
   private readonly logger = new Logger(AntiEntropyService.name);
   private readonly m;
+  private readonly pacer: Pacer;
 
   constructor(
     private readonly self: NodeIdentity,
     private readonly store: LocalStoreService,
     private readonly membership: MembershipService,
     private readonly placement: PlacementService,
-    private readonly peers: PeerClientService,
+    @Inject(PEER_CLIENT) private readonly peers: PeerClient,
     private readonly state: NodeStateService,
     metrics: MetricsService,
+    load: ClientLoadService,
   ) {
+    this.pacer = new Pacer(PULL_PACE, () => load.busy(), realTimers);
     this.m = {
       rounds: metrics.counter({ name: 'shoal_sync_rounds_total', help: 'anti-entropy rounds', labelNames: ['result'] }),
       differing: metrics.counter({ name: 'shoal_sync_partitions_differing_total', help: 'partitions found different from a co-owner' }),
@@ -62,20 +76,20 @@ export class AntiEntropyService {
   }
 
   /** Peer side, step 1. */
-  answerDigests(encoded: string, root: string, askerRecovering: boolean): { equal: boolean; digests?: Record<string, string> } {
+  answerDigests(encoded: string, root: string, askerRecovering: boolean): DigestAnswer {
     this.assertMayAnswer(askerRecovering);
     const partitions = decodePartitions(encoded, this.placement.partitionCount);
-    if (rootOf(partitions, (p) => this.store.digest(p)) === root) return { equal: true };
+    if (rootOf(partitions, (p) => this.store.entries.digest(p)) === root) return { equal: true };
     const digests: Record<string, string> = {};
-    for (const p of partitions) digests[p] = this.store.digest(p).toString('hex');
+    for (const p of partitions) digests[p] = this.store.entries.digest(p).toString('hex');
     return { equal: false, digests };
   }
 
   /** Peer side, step 2. */
-  answerEntries(partition: number, after: string | undefined, limit: number, askerRecovering: boolean): { entries: Entry[]; truncated: boolean } {
+  answerEntries(partition: number, after: string | undefined, limit: number, askerRecovering: boolean): EntryPage {
     this.assertMayAnswer(askerRecovering);
     if (partition < 0 || partition >= this.placement.partitionCount) throw new ShoalError('BAD_REQUEST', 'no such partition');
-    return this.store.partitionPage(partition, after, limit);
+    return partitionPage(this.store.entries, partition, after, limit);
   }
 
   /**
@@ -117,10 +131,10 @@ export class AntiEntropyService {
   }
 
   private async syncWith(peer: Member, shared: number[], report: RoundReport): Promise<void> {
-    const root = rootOf(shared, (p) => this.store.digest(p));
-    const answer = await this.peers.syncDigests(peer.url, encodePartitions(shared, this.placement.partitionCount), root, this.state.recovering);
+    const root = rootOf(shared, (p) => this.store.entries.digest(p));
+    const answer = await this.peers.syncDigests(peer, encodePartitions(shared, this.placement.partitionCount), root, this.state.recovering);
     if (answer.equal) return;
-    const differing = shared.filter((p) => answer.digests?.[p] !== this.store.digest(p).toString('hex'));
+    const differing = shared.filter((p) => answer.digests?.[p] !== this.store.entries.digest(p).toString('hex'));
     report.differing += differing.length;
     this.m.differing.inc(differing.length);
     await mapLimit(differing, PARTITION_CONCURRENCY, (p) => this.pullPartition(peer, p, report));
@@ -132,7 +146,7 @@ export class AntiEntropyService {
     report.knownByPeers.set(p, known);
     let after: string | undefined;
     for (;;) {
-      const page = await this.peers.partitionEntries(peer.url, p, after, PAGE, this.state.recovering);
+      const page = await this.peers.partitionEntries(peer, p, after, PAGE, this.state.recovering);
       const newer = page.entries.filter((e) => {
         known.add(e.key);
         const local = this.store.get(e.key);
@@ -142,6 +156,7 @@ export class AntiEntropyService {
         await this.pull(peer, e);
         report.pulled++;
         if (!e.deleted) report.bytes += e.size;
+        if (!this.state.recovering) await this.pacer.spend(1, e.deleted ? 0 : e.size);
       });
       if (!page.truncated || page.entries.length === 0) return;
       after = page.entries[page.entries.length - 1].key;
@@ -155,7 +170,7 @@ export class AntiEntropyService {
       this.m.pulled.inc({ kind: e.deleted ? 'tombstone' : 'metadata' });
       return;
     }
-    const stream = await this.peers.openBlob(peer.url, e.sha256, e.size);
+    const stream = await this.peers.openBlob(peer, e.sha256, e.size);
     const staged = await this.store.stage(stream, { expectedSha256: e.sha256, declaredLength: e.size });
     await this.store.commit(e, staged);
     this.m.pulled.inc({ kind: 'file' });

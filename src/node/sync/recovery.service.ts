@@ -1,19 +1,13 @@
-import { link, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import type { Database } from 'lmdb';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { NodeStateService } from '../state/node-state.service.js';
+import { SyncFreshness } from '../state/sync-freshness.js';
 import type { Entry } from '../storage/entry.js';
 import { versionTime } from '../storage/hlc.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
+import { QUARANTINE_REPOSITORY, type QuarantineRepository } from '../storage/repositories.js';
 import type { RoundReport } from './anti-entropy.service.js';
-
-interface SyncMeta {
-  /** when every owned partition was last compared with a co-owner */
-  lastFullSyncAt: number;
-}
 
 /**
  * Guards against resurrection after a long absence (DESIGN §3). A node whose last complete comparison with its
@@ -24,15 +18,14 @@ interface SyncMeta {
 @Injectable()
 export class RecoveryService implements OnModuleInit {
   private readonly logger = new Logger(RecoveryService.name);
-  private meta!: Database<SyncMeta, string>;
-  private quarantine!: Database<Entry, string>;
-  /** In memory too: it is checked on every read of the node state. */
-  private lastFull?: number;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: NodeConfig,
     private readonly store: LocalStoreService,
     private readonly state: NodeStateService,
+    /** When the last complete comparison was (the node state asks it too, on every read). */
+    private readonly freshness: SyncFreshness,
+    @Inject(QUARANTINE_REPOSITORY) private readonly quarantine: QuarantineRepository,
     metrics: MetricsService,
   ) {
     const count = () => this.quarantinedCount();
@@ -41,44 +34,35 @@ export class RecoveryService implements OnModuleInit {
     metrics.gauge({ name: 'shoal_node_recovering', help: '1 while the node is recovering', collect() { this.set(recovering()); } });
   }
 
-  onModuleInit(): void {
-    this.meta = this.store.auxiliary<SyncMeta, string>('sync');
-    this.quarantine = this.store.auxiliary<Entry, string>('quarantine');
-    this.lastFull = this.meta.get('state')?.lastFullSyncAt;
+  async onModuleInit(): Promise<void> {
     // An empty store has nothing to resurrect: it counts as in sync from now (else its first write makes it stale).
-    if (this.lastFull === undefined && this.store.entryCount() === 0) {
-      this.lastFull = Date.now();
-      this.meta.putSync('state', { lastFullSyncAt: this.lastFull });
+    if (this.freshness.lastFullSyncAt() === undefined && this.store.entries.entryCount() === 0) {
+      const now = this.store.clock.wallMs();
+      this.freshness.record(now);
+      await this.freshness.persist(now);
     }
-    if (this.isStale(Date.now())) {
+    // Checked before the state is first read: the node state would log this as "recovering again" otherwise.
+    if (this.freshness.isStale()) {
       this.state.set('recovering');
       this.logger.warn({ lastFullSyncAt: this.lastFullSyncAt() }, 'out of contact with co-owners for longer than TOMBSTONE_TTL_MS: recovering before serving');
     }
-    // From now on every read of the node state checks this (a paused process must not serve what it queued as ready).
-    this.state.watchStaleness(() => {
-      if (!this.isStale(Date.now())) return false;
-      this.logger.warn({ lastFullSyncAt: this.lastFull }, 'no complete sync within TOMBSTONE_TTL_MS: recovering before serving again');
-      return true;
-    });
   }
 
   lastFullSyncAt(): number | undefined {
-    return this.lastFull;
+    return this.freshness.lastFullSyncAt();
   }
 
   /** True when this node holds data and has not completed a comparison with its co-owners within the TTL. */
   isStale(now: number): boolean {
-    const last = this.lastFull;
-    if (last === undefined) return this.store.entryCount() > 0;
-    return now - last > this.config.tombstoneTtlMs;
+    return this.freshness.isStale(now);
   }
 
   quarantinedCount(): number {
-    return this.quarantine ? this.quarantine.getCount() : 0;
+    return this.quarantine.count();
   }
 
   listQuarantined(limit: number): Entry[] {
-    return [...this.quarantine.getRange({ limit })].map((r) => r.value);
+    return this.quarantine.list(limit);
   }
 
   /** Called after each round: records a complete comparison, and ends recovery when it was one. */
@@ -94,14 +78,14 @@ export class RecoveryService implements OnModuleInit {
     }
     // Before `ready`, or the staleness check would undo it at once. Persisted only now: a crash before this point
     // leaves the old time on disk, so the next start recovers again.
-    this.lastFull = startedAt;
+    this.freshness.record(startedAt);
     if (recovering) this.state.set('ready');
     // On disk the time only needs to be recent enough for the next start-up: written at most every TTL/10 (≤ 1 min),
     // not on every round — an fsynced commit per second is the largest part of an idle round otherwise. An older time
     // on disk errs on the safe side (at worst one more recovery after a crash).
-    const persisted = this.meta.get('state')?.lastFullSyncAt ?? 0;
+    const persisted = this.freshness.persistedAt() ?? 0;
     if (recovering || startedAt - persisted >= Math.min(this.config.tombstoneTtlMs / 10, 60_000)) {
-      await this.meta.put('state', { lastFullSyncAt: startedAt });
+      await this.freshness.persist(startedAt);
     }
   }
 
@@ -111,7 +95,7 @@ export class RecoveryService implements OnModuleInit {
     for (const p of owned) {
       const known = report.knownByPeers.get(p);
       if (!known) continue; // digests were equal: every co-owner knows every entry
-      for (const e of [...this.store.scanPartition(p)]) {
+      for (const e of [...this.store.entries.scanPartition(p)]) {
         // An expired tombstone brings nothing back: tombstone GC purges it; only live entries are kept aside.
         if (e.deleted || known.has(e.key) || versionTime(e.version) >= horizon) continue;
         await this.keepAside(e);
@@ -122,13 +106,8 @@ export class RecoveryService implements OnModuleInit {
   }
 
   private async keepAside(e: Entry): Promise<void> {
-    if (!e.deleted) {
-      const dest = join(this.store.files.quarantineDir, `${e.sha256}.entry`);
-      const inline = this.store.inlineData(e.sha256);
-      if (inline) await writeFile(dest, inline).catch(() => undefined);
-      else await link(this.store.files.pathOf(e.sha256), dest).catch(() => undefined);
-    }
-    await this.quarantine.put(e.key, e);
+    await this.store.keepCopy(e);
+    await this.quarantine.put(e);
     await this.store.purge(e);
     this.logger.warn({ key: e.key, version: e.version }, 'quarantined an entry no co-owner knows (deleted while this node was away?)');
   }

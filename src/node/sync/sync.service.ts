@@ -5,7 +5,7 @@ import { AntiEntropyService } from './anti-entropy.service.js';
 import { HandoverService } from './handover.service.js';
 import { RecoveryService } from './recovery.service.js';
 import { TombstoneGcService } from './tombstone-gc.service.js';
-import type { SyncStatusDto } from '../api/files.dto.js';
+import type { SyncReport } from '../info/node-info-section.js';
 
 /**
  * One synchronisation round: anti-entropy with every co-owner (pull first), then — unless still recovering — hand
@@ -15,7 +15,7 @@ import type { SyncStatusDto } from '../api/files.dto.js';
 export class SyncService {
   private readonly logger = new Logger(SyncService.name);
   private running?: Promise<void>;
-  private last: SyncStatusDto = { lastRoundMs: 0, lastRoundDiffering: 0, lastRoundPulled: 0, handoverBacklog: 0, quarantined: 0 };
+  private last: SyncReport = { lastRoundMs: 0, lastRoundDiffering: 0, lastRoundPulled: 0, handoverBacklog: 0, quarantined: 0 };
 
   constructor(
     private readonly antiEntropy: AntiEntropyService,
@@ -26,7 +26,7 @@ export class SyncService {
     private readonly placement: PlacementService,
   ) {}
 
-  status(): SyncStatusDto {
+  status(): SyncReport {
     return { ...this.last, handoverBacklog: this.handover.backlog, quarantined: this.recovery.quarantinedCount() };
   }
 

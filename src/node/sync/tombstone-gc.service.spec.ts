@@ -1,33 +1,19 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { NodeConfig } from '../../config/app-config.js';
-import { MetricsService } from '../../common/metrics/metrics.service.js';
-import { NodeIdentity } from '../identity/node-identity.js';
 import { tombstone } from '../storage/entry.js';
 import { encodeVersion } from '../storage/hlc.js';
-import { LocalStoreService } from '../storage/local-store.service.js';
+import type { LocalStoreService } from '../storage/local-store.service.js';
+import { createMemoryStorage } from '../storage/memory-store.js';
 import { TombstoneGcService } from './tombstone-gc.service.js';
 
 describe('TombstoneGcService', () => {
-  let dir: string;
   let store: LocalStoreService;
   let gc: TombstoneGcService;
   const TTL = 10_000;
 
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'shoal-gc-'));
-    const config = { role: 'node', dataDir: dir, partitionBits: 4, tombstoneTtlMs: TTL } as NodeConfig;
-    const metrics = new MetricsService();
-    store = new LocalStoreService(config, new NodeIdentity('n1', 'http://x'), metrics);
-    await store.onModuleInit();
-    gc = new TombstoneGcService(config, store, metrics);
-  });
-
-  afterEach(async () => {
-    await store.onApplicationShutdown();
-    await rm(dir, { recursive: true, force: true });
+    const storage = await createMemoryStorage({ config: { tombstoneTtlMs: TTL } });
+    store = storage.store;
+    gc = new TombstoneGcService(storage.config, store, storage.metrics);
   });
 
   const at = (ms: number) => encodeVersion(ms, 0, 'n1');

@@ -24,7 +24,7 @@ export class TombstoneGcService {
 
   async run(now = Date.now()): Promise<number> {
     let purged = 0;
-    for (const e of this.store.expiredTombstones(now - this.config.tombstoneTtlMs, PASS)) {
+    for (const e of this.store.entries.expiredTombstones(now - this.config.tombstoneTtlMs, PASS)) {
       if ((await this.store.purge(e)).applied) purged++;
     }
     this.purged.inc(purged);

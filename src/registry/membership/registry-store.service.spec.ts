@@ -1,10 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Logger } from '@nestjs/common';
 import { ShoalError } from '../../common/errors.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import type { RegistryConfig } from '../../config/app-config.js';
+import { FakeTimers } from '../../common/workers/fake-timers.js';
+import { WorkerRunnerService } from '../../common/workers/worker-runner.service.js';
 import { RegistryStoreService } from './registry-store.service.js';
 
 /** The registry's side of the lifecycle (DESIGN §3): stop, decommission, cancel, left, forget — and persistence. */
@@ -16,10 +18,15 @@ describe('RegistryStoreService lifecycle', () => {
   const status = (id: string) => store.membership().nodes.find((n) => n.id === id)?.status;
   const code = async (p: Promise<unknown>) => p.then(() => 'ok', (err: unknown) => (err instanceof ShoalError ? err.code : String(err)));
 
+  const newStore = () => {
+    const metrics = new MetricsService();
+    return new RegistryStoreService(config(), metrics, new WorkerRunnerService(metrics));
+  };
+
   beforeAll(() => Logger.overrideLogger(false));
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'shoal-registry-spec-'));
-    store = new RegistryStoreService(config(), new MetricsService());
+    store = newStore();
     await store.onModuleInit();
   });
   afterEach(async () => {
@@ -90,9 +97,31 @@ describe('RegistryStoreService lifecycle', () => {
     await store.stop('n1');
     await store.decommission('n2');
     await store.onApplicationShutdown();
-    store = new RegistryStoreService(config(), new MetricsService());
+    store = newStore();
     await store.onModuleInit();
     expect(status('n1')).toBe('stopped');
     expect(status('n2')).toBe('leaving');
+  });
+
+  it('writes heartbeats through the save worker, at most once a second, and what is left at shutdown', async () => {
+    const timers = new FakeTimers();
+    const metrics = new MetricsService();
+    const runner = new WorkerRunnerService(metrics, timers);
+    await store.onApplicationShutdown();
+    store = new RegistryStoreService(config(), metrics, runner);
+    await store.onModuleInit();
+    runner.onApplicationBootstrap();
+    const saved = async () => (JSON.parse(await readFile(path.join(dir, 'registry.json'), 'utf8')) as { nodes: { freeBytes: number }[] }).nodes[0].freeBytes;
+    await reg('n1'); // a registration is written at once
+    store.heartbeat('n1', { freeBytes: 42, files: 0 });
+    store.heartbeat('n1', { freeBytes: 43, files: 0 });
+    expect(await saved()).toBe(50);
+    await timers.advance(1000);
+    await runner.idle('registry-save');
+    expect(await saved()).toBe(43);
+    store.heartbeat('n1', { freeBytes: 44, files: 0 });
+    await runner.beforeApplicationShutdown();
+    await store.onApplicationShutdown();
+    expect(await saved()).toBe(44);
   });
 });

@@ -1,43 +1,18 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type RegistryConfig } from '../../config/app-config.js';
 import { ShoalError } from '../../common/errors.js';
-import { atomicWriteFile } from '../../common/fs/atomic-write.js';
 import { NODE_STATUSES, type ClusterSummaryDto, type HeartbeatDto, type MembershipDto, type NodeRecordDto, type NodeStatus, type RegisterNodeDto } from '../../common/protocol/membership.dto.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { WorkerRunnerService } from '../../common/workers/worker-runner.service.js';
 import { statusOf, type Lifecycle } from './liveness.js';
-import { decommissionPhase, decommissionView, recordDrain, registerDecommissionGauges, type StoredDecommission } from './decommission.js';
-import { addSample, estimateClockOffset, filterOffset, isClockSkewed, type ClockSample } from '../../common/protocol/clock-offset.js';
-
-interface StoredNode {
-  id: string;
-  url: string;
-  zone?: string;
-  capacityBytes: number;
-  freeBytes: number;
-  usedBytes: number;
-  files: number;
-  registeredAt: number;
-  lastHeartbeatAt: number;
-  /** Set by the node's stop notice (SIGTERM), cleared by its next heartbeat or registration. */
-  stoppedAt?: number;
-  /** A planned removal; kept across the node's restarts and the registry's. */
-  decommission?: StoredDecommission;
-  /** this registry's clock minus the node's, from the recent heartbeats that carried the node's clock */
-  clockOffsetMs?: number;
-  clockSamples?: ClockSample[];
-}
-
-interface StoredState {
-  version: 1;
-  epoch: number;
-  partitionBits: number | null;
-  nodes: StoredNode[];
-}
+import { decommissionPhase, decommissionView, recordDrain, registerDecommissionGauges } from './decommission.js';
+import { filterOffset, isClockSkewed, recordHeartbeat } from '../../common/protocol/clock-offset.js';
+import { RegistryFile, type StoredNode } from './registry-file.js';
 
 /** How often statuses are re-judged, so that a silent node turns `down` (and the epoch moves) without any request. */
 const SWEEP_MS = 500;
+/** Heartbeats are persisted at most this often (register, stop and leave are written at once). */
+const SAVE_MS = 1000;
 
 /**
  * The registry's membership list. It lives in memory and is persisted to `DATA_DIR/registry.json` with an atomic
@@ -49,18 +24,24 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
   private readonly logger = new Logger(RegistryStoreService.name);
   private readonly nodes = new Map<string, StoredNode>();
   private readonly statuses = new Map<string, NodeStatus>();
-  private readonly file: string;
+  private readonly file: RegistryFile;
   private epoch = 0;
   private partitionBits: number | null = null;
-  private sweepTimer?: NodeJS.Timeout;
-  private saveTimer?: NodeJS.Timeout;
-  private saving: Promise<void> = Promise.resolve();
+  /** Heartbeats changed the state since it was last written. */
+  private dirty = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: RegistryConfig,
     metrics: MetricsService,
+    runner: WorkerRunnerService,
   ) {
-    this.file = join(config.dataDir, 'registry.json');
+    this.file = new RegistryFile(config.dataDir);
+    // Both start after bootstrap, once the list is loaded (onModuleInit); the runner stops them before shutdown.
+    runner.register({ name: 'registry-sweep', schedule: { firstDelayMs: SWEEP_MS, idleDelayMs: SWEEP_MS }, work: async () => {
+      this.sweep();
+      return 'idle';
+    } });
+    runner.register({ name: 'registry-save', schedule: { firstDelayMs: SAVE_MS, idleDelayMs: SAVE_MS, backoff: { maxMs: 10 * SAVE_MS } }, work: () => this.flush() });
     // Gauges refreshed on scrape rather than on every change.
     const counts = () => countByStatus(this.membership().nodes);
     const epoch = () => this.epoch;
@@ -87,21 +68,14 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
   }
 
   async onModuleInit(): Promise<void> {
-    await mkdir(this.config.dataDir, { recursive: true });
     await this.load();
     this.sweep();
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    this.sweepTimer.unref();
   }
 
+  /** After the runner stopped the save worker: what heartbeats changed since its last write is written now. */
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.sweepTimer);
-    if (this.saveTimer) {
-      clearTimeout(this.saveTimer);
-      this.saveTimer = undefined;
-      await this.persist();
-    }
-    await this.saving;
+    if (this.dirty) await this.flush();
+    await this.file.settled();
   }
 
   async register(dto: RegisterNodeDto): Promise<MembershipDto> {
@@ -143,8 +117,7 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
     node.usedBytes = dto.usedBytes ?? node.usedBytes;
     node.stoppedAt = undefined;
     if (dto.wallClockMs !== undefined) {
-      const raw = node.lastHeartbeatAt - dto.wallClockMs;
-      node.clockSamples = addSample(node.clockSamples, { raw, estimate: estimateClockOffset(node.lastHeartbeatAt, dto.wallClockMs, dto.rttMs) });
+      node.clockSamples = recordHeartbeat(node.clockSamples, node.lastHeartbeatAt, dto.wallClockMs, dto.rttMs);
       this.judgeClock(node, filterOffset(node.clockSamples));
     }
     const progressed = node.decommission ? recordDrain(node.decommission, dto, Date.now()) : undefined;
@@ -295,14 +268,8 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
   }
 
   private async load(): Promise<void> {
-    let raw: string;
-    try {
-      raw = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    const state = JSON.parse(raw) as StoredState;
+    const state = await this.file.load();
+    if (!state) return;
     this.epoch = state.epoch;
     this.partitionBits = state.partitionBits;
     for (const n of state.nodes) this.nodes.set(n.id, n);
@@ -310,21 +277,24 @@ export class RegistryStoreService implements OnModuleInit, OnApplicationShutdown
   }
 
   private schedulePersist(): void {
-    if (this.saveTimer) return;
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = undefined;
-      void this.persist().catch((err: unknown) => this.logger.error({ err }, 'could not persist the membership list'));
-    }, 1000);
-    this.saveTimer.unref();
+    this.dirty = true;
   }
 
-  /** Writes are chained so two never interleave; each writes the latest state. */
+  /** The save worker's step: writes the state if heartbeats changed it; a failed write is tried again. */
+  private async flush(): Promise<'idle'> {
+    if (!this.dirty) return 'idle';
+    this.dirty = false;
+    try {
+      await this.persist();
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
+    return 'idle';
+  }
+
   private persist(): Promise<void> {
-    this.saving = this.saving.catch(() => undefined).then(() => {
-      const state: StoredState = { version: 1, epoch: this.epoch, partitionBits: this.partitionBits, nodes: [...this.nodes.values()] };
-      return atomicWriteFile(this.file, JSON.stringify(state));
-    });
-    return this.saving;
+    return this.file.write(() => ({ version: 1, epoch: this.epoch, partitionBits: this.partitionBits, nodes: [...this.nodes.values()] }));
   }
 }
 

@@ -1,17 +1,17 @@
-import type { NetHost, NetLab } from '../../support/netns.js';
+import type { TestNet } from '../../support/test-net.js';
 import type { ShoalProcess } from '../../support/processes.js';
 
 /**
  * What a nemesis (a source of faults beyond the runner's own kill / pause / registry-restart schedule) may use of
- * the chaos run. Nemeses live in their own files so that new ones need no change to chaos-runner.ts beyond its list.
+ * the chaos run. Nemeses live in their own files so that new ones need no change to chaos-runner.ts beyond its list
+ * (process.nemesis.ts is the runner's own kill / pause / registry-restart schedule).
  */
 export interface NemesisContext {
   seed: number;
   nodes: readonly ShoalProcess[];
   registries: readonly ShoalProcess[];
-  /** the test network when nodes run in network namespaces (see test/support/netns.ts), else undefined */
-  lab?: NetLab;
-  hostOf(node: ShoalProcess): NetHost | undefined;
+  /** the test network the processes were placed on (network namespaces or fault proxies), else undefined */
+  net?: TestNet;
   /** ms since the start of the load */
   now(): number;
   /**
@@ -23,6 +23,10 @@ export interface NemesisContext {
   restart(proc: ShoalProcess, env?: Record<string, string | undefined>): Promise<void>;
   /** Back in service: live, up in every registry, ready. */
   awaitHealthy(node: ShoalProcess): Promise<void>;
+  /** Makes sure a process runs and is not paused (after a failed fault); a failure is a violation. */
+  revive(proc: ShoalProcess): Promise<void>;
+  /** SIGTERM must end a process cleanly: anything else is a violation. */
+  checkCleanExit(proc: ShoalProcess, exit: { code: number | null; signal: NodeJS.Signals | null }, when: string): void;
   /** Records an injected fault for the report. */
   fault(kind: string, target: string, at: number, heldMs: number): void;
   violate(v: { kind: string; node?: string; at?: number; detail: string }): void;

@@ -1,0 +1,124 @@
+import type { Readable } from 'node:stream';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ShoalError } from '../../common/errors.js';
+import { MetricsService } from '../../common/metrics/metrics.service.js';
+import { NodeIdentity } from '../identity/node-identity.js';
+import type { Member } from '../membership/merge.js';
+import { PEER_CLIENT, peerError, type PeerClient } from '../peer/peer-client.js';
+import { PlacementService } from '../placement/placement.service.js';
+import { NodeStateService } from '../state/node-state.service.js';
+import type { Entry } from '../storage/entry.js';
+import { compareVersions } from '../storage/hlc.js';
+import { LocalStoreService } from '../storage/local-store.service.js';
+import type { ByteRange } from '../storage/range.js';
+import { VerifyStream } from '../storage/verify-stream.js';
+import { firstSuccesses } from './quorum.js';
+import { ReadRepairService, type OwnerAnswer } from './read-repair.service.js';
+
+/** How long a read waits for a leaving node's answer beyond the owners' (it normally answers in milliseconds). */
+const LEAVING_READ_WAIT_MS = 1000;
+
+/**
+ * The read side of coordination (DESIGN §3 Download): ask R owners for the version they hold (metadata only), take
+ * the newest (a tombstone counts), stream it from the local disk if held, else proxy it from an owner that has it;
+ * owners found stale are repaired in the background.
+ */
+@Injectable()
+export class ReadCoordinatorService {
+  private readonly logger = new Logger(ReadCoordinatorService.name);
+  private readonly proxyReads;
+
+  constructor(
+    private readonly self: NodeIdentity,
+    private readonly store: LocalStoreService,
+    private readonly placement: PlacementService,
+    @Inject(PEER_CLIENT) private readonly peers: PeerClient,
+    private readonly state: NodeStateService,
+    private readonly readRepair: ReadRepairService,
+    metrics: MetricsService,
+  ) {
+    this.proxyReads = metrics.counter({ name: 'shoal_proxy_reads_total', help: 'downloads streamed from a peer because this node does not hold the file' });
+  }
+
+  /** The newest version of a key among R owners (a tombstone counts), repairing stale owners in the background. */
+  async locate(key: string): Promise<{ entry?: Entry; holders: Member[] }> {
+    const owners = this.placement.ownersOfKey(key);
+    // The sole owner (N=1), not recovering and with no leaving node to ask: its own entry is the answer, from one read.
+    if (owners.length === 1 && owners[0].id === this.self.id && !this.state.recovering && this.placement.leavingHoldersOfKey(key).length === 0) {
+      const entry = this.store.get(key);
+      return { entry, holders: entry ? owners : [] };
+    }
+    const { r } = this.placement.effective();
+    // A recovering node does not trust its own answers yet (it may hold deletes it missed).
+    const reachable = owners.filter((o) => (o.id === this.self.id ? !this.state.recovering : o.status === 'up'));
+    const tasks = reachable.map(async (member): Promise<OwnerAnswer> => ({
+      member,
+      entry: member.id === this.self.id ? (this.store.get(key) ?? null) : ((await this.peers.versions(member, [key]))[0] ?? null),
+    }));
+    const { quorum, all } = firstSuccesses(tasks, r);
+    const extra = this.askLeavingHolders(key);
+    const answers = await quorum.catch((err: unknown) => {
+      throw new ShoalError('INSUFFICIENT_REPLICAS', `fewer than ${r} owners of this key answered (${peerError(err)})`, { retryAfter: 2 }, { 'Retry-After': '2' });
+    });
+    answers.push(...(await extra));
+    // A coordinator that is not an owner may still hold a hinted copy.
+    const recovering = this.state.recovering;
+    const local = recovering ? undefined : this.store.get(key);
+    let newest: Entry | undefined = local ?? undefined;
+    // Recovering since the question was asked (the process was paused meanwhile): its own answer no longer counts.
+    const trusted = recovering ? answers.filter((a) => a.member.id !== this.self.id) : answers;
+    for (const a of trusted) if (a.entry && (!newest || compareVersions(a.entry.version, newest.version) > 0)) newest = a.entry;
+    if (newest) void all.then((results) => this.readRepair.repair(newest, results)).catch((err: unknown) => this.logger.warn({ err }, 'read-repair failed'));
+    const holders = trusted.filter((a) => a.entry && newest && a.entry.version === newest.version).map((a) => a.member);
+    return { entry: newest, holders };
+  }
+
+  /**
+   * During a decommission, the leaving node that owned the key's partition is asked too (it still holds the copies its
+   * successor may lack); it counts for nothing in R, and a leaving node that does not answer quickly is not waited for.
+   */
+  private async askLeavingHolders(key: string): Promise<OwnerAnswer[]> {
+    const holders = this.placement.leavingHoldersOfKey(key).filter((m) => m.id !== this.self.id);
+    if (holders.length === 0) return [];
+    const ask = (member: Member) =>
+      Promise.race([
+        this.peers.versions(member, [key]).then((v): OwnerAnswer => ({ member, entry: v[0] ?? null })),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), LEAVING_READ_WAIT_MS).unref()),
+      ]).catch(() => undefined);
+    return (await Promise.all(holders.map(ask))).filter((a): a is OwnerAnswer => a !== undefined);
+  }
+
+  /**
+   * The whole content of `entry` when this node is one of its holders and keeps it inline (a small file): read and
+   * hash-checked at once, for an answer without a stream. `undefined`: stream it with {@link open}; `null`: the local
+   * copy is corrupt (reported) — open it from the other holders only.
+   */
+  readInline(entry: Entry, holders: Member[]): Buffer | null | undefined {
+    if (this.state.recovering || !holders.some((h) => h.id === this.self.id)) return undefined;
+    return this.store.readInline(entry);
+  }
+
+  /**
+   * Streams the bytes of `entry`: from the local disk if held (and `fromLocal`), else proxied from an owner that holds
+   * that version.
+   */
+  async open(entry: Entry, holders: Member[], range?: ByteRange, fromLocal = true): Promise<Readable> {
+    const local = this.state.recovering || !fromLocal ? undefined : this.store.get(entry.key);
+    if (local?.version === entry.version && (await this.store.hasBlob(entry.sha256))) return this.store.openRead(entry, range);
+    this.proxyReads.inc();
+    const whole = !range || (range.start === 0 && range.end === entry.size - 1);
+    let lastErr: unknown = new Error('no owner holds this version');
+    for (const h of holders.filter((m) => m.id !== this.self.id)) {
+      try {
+        const stream = await this.peers.openBlob(h, entry.sha256, entry.size, range);
+        if (!whole) return stream;
+        const verify = new VerifyStream(entry.sha256);
+        stream.once('error', (err) => verify.destroy(err));
+        return stream.pipe(verify);
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    throw new ShoalError('BAD_GATEWAY', `no owner could stream "${entry.key}" (${peerError(lastErr)})`);
+  }
+}

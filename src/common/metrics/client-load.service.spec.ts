@@ -22,10 +22,23 @@ describe('ClientLoadService', () => {
     expect(await metrics.registry.getSingleMetricAsString('shoal_requests_in_flight')).toMatch(/shoal_requests_in_flight 0/);
   });
 
+  it('stays active for the quiet period after the last request ended, not busy', async () => {
+    expect(load.activeWithin(200)).toBe(false);
+    load.begin('/internal/entries/batch')?.();
+    expect(load.busy()).toBe(false);
+    expect(load.activeWithin(200)).toBe(true);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(load.activeWithin(200)).toBe(false);
+    const end = load.begin('/v1/files/a');
+    expect(load.activeWithin(0)).toBe(true); // in flight counts whatever the period
+    end?.();
+  });
+
   it('does not count probes and scrapes as load', () => {
     expect(load.begin('/health/ready')).toBeUndefined();
     expect(load.begin('/metrics')).toBeUndefined();
     expect(load.busy()).toBe(false);
+    expect(load.activeWithin(60_000)).toBe(false);
   });
 
   it('counts a blocked event loop as busy', async () => {

@@ -35,7 +35,7 @@ describe('ScrubService', () => {
         return Readable.from([Buffer.alloc(1)]);
       },
     };
-    const load = { busy: () => busy };
+    const load = { activeWithin: () => busy };
     // 1 MB/s: a 10 kB file is worth 10 ms, plus 1 ms for the file itself.
     const config = loadConfig({ ROLE: 'node', CLUSTER_TOKEN: 't', REGISTRY_URL: 'http://r.test', SCRUB_BYTES_PER_SEC: '1000000' }) as NodeConfig;
     scrub = new ScrubService(config, store as unknown as LocalStoreService, load as unknown as ClientLoadService, metrics, new WorkerRunnerService(metrics, new FakeTimers()));

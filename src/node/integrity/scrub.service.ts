@@ -18,7 +18,11 @@ const MIN_PAUSE_MS = 50;
  * most 1 000 files/s (at 0.2 ms a file it re-read 4 KiB files at ≈ 3.5k/s and took 2–4.5 % of a loaded node's CPU).
  */
 const PER_FILE_MS = 1;
-/** While clients are served the scrub waits in steps of this, but never longer than MAX_YIELD_MS per file. */
+/**
+ * The scrub waits while clients are served, or were within the last QUIET_MS (between the batches that feed a
+ * loaded owner), in steps of YIELD_STEP_MS, but never longer than MAX_YIELD_MS per file.
+ */
+const QUIET_MS = 250;
 const YIELD_STEP_MS = 100;
 const MAX_YIELD_MS = 2_000;
 /** Pause after start-up, and between passes. */
@@ -82,9 +86,9 @@ export class ScrubService implements Worker {
         this.index++;
         continue;
       }
-      // Background work comes second: while requests are in flight or the event loop lags, wait — but at most
-      // MAX_YIELD_MS per file, so that a node under constant load still scrubs (slowly) rather than never.
-      if (this.load.busy() && this.waitedMs < MAX_YIELD_MS) {
+      // Background work comes second: while requests are in flight, were a moment ago, or the event loop lags, wait
+      // — but at most MAX_YIELD_MS per file, so that a node under constant load still scrubs (slowly) rather than never.
+      if (this.load.activeWithin(QUIET_MS) && this.waitedMs < MAX_YIELD_MS) {
         this.waitedMs += YIELD_STEP_MS;
         this.yielded.inc(YIELD_STEP_MS / 1000);
         return { state: 'throttled', delayMs: YIELD_STEP_MS };

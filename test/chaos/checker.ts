@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { partitionOf } from '../../src/node/storage/partition.js';
-import { ownersOf } from '../../src/node/placement/placement.js';
 import { listAll } from '../support/files.js';
 import { requestJson } from '../support/http.js';
+import { expectedOwners } from '../support/placement.js';
 import { sleep } from '../support/poll-until.js';
 import type { ShoalProcess } from '../support/processes.js';
 import type { ChaosCluster } from './chaos-cluster.js';
@@ -101,7 +100,7 @@ export class Checker {
     const unknown = [...new Set([...live.values()].flatMap((m) => [...m.keys()]))].filter((k) => !this.opts.keys.includes(k));
     for (const k of unknown) problems.push({ kind: 'invented-key', key: k, detail: `listed by some node, but no client wrote it` });
     for (const key of this.opts.keys) {
-      const owners = ownersOf(partitionOf(key, PARTITION_BITS), ids.map((id) => ({ id })), N).map((o) => o.id);
+      const owners = expectedOwners(key, ids, N, PARTITION_BITS);
       ownersByKey.set(key, owners.map((id) => byId.get(id)!.name));
       const entries = owners.map((id) => held.get(id)!.get(key) ?? null);
       const shown = entries.map((e, i) => `${byId.get(owners[i])!.name}=${describe(e)}`).join(', ');

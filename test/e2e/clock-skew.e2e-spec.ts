@@ -1,9 +1,8 @@
 import type { NodeInfoDto } from '../../src/node/api/files.dto.js';
-import { ownersOf } from '../../src/node/placement/placement.js';
-import { partitionOf } from '../../src/node/storage/partition.js';
 import { faketimeAvailable, faketimeEnv } from '../support/faketime.js';
 import { deleteFile, getFile, putFile } from '../support/files.js';
 import { requestJson } from '../support/http.js';
+import { expectedOwners } from '../support/placement.js';
 import { pollUntil } from '../support/poll-until.js';
 import type { ShoalProcess } from '../support/processes.js';
 import { type Cluster, startCluster } from '../support/start-cluster.js';
@@ -47,8 +46,8 @@ describeIf('versions stay in real-time order whatever the clocks (faketime ±1 h
   });
 
   function owners(key: string): ShoalProcess[] {
-    const members = cluster!.nodes.map((n) => ({ id: ids.get(n)!, n }));
-    return ownersOf(partitionOf(key, 10), members, 3).map((m) => m.n);
+    const byId = new Map(cluster!.nodes.map((n) => [ids.get(n)!, n]));
+    return expectedOwners(key, [...byId.keys()], 3).map((id) => byId.get(id)!);
   }
 
   /** A key for which `want` holds (tried over k-0, k-1, …). */

@@ -4,9 +4,8 @@ import path from 'node:path';
 import type { MembershipDto } from '../../src/common/protocol/membership.dto.js';
 import type { FileItemDto } from '../../src/node/api/files.dto.js';
 import { deleteFile, getFile, inBatches, listAll, localItems, metric, nodeInfo, putFile, sha256 } from '../support/files.js';
-import { partitionOf } from '../../src/node/storage/partition.js';
-import { ownersOf } from '../../src/node/placement/placement.js';
 import { requestJson } from '../support/http.js';
+import { expectedOwners } from '../support/placement.js';
 import { pollUntil, sleep } from '../support/poll-until.js';
 import type { Env, ShoalProcess } from '../support/processes.js';
 import { type Cluster, startCluster } from '../support/start-cluster.js';
@@ -213,7 +212,7 @@ async function holders(c: Named, nodes: ShoalProcess[], prefix: string): Promise
 
 /** The owners the nodes themselves compute (rendezvous hashing over the non-dead ids). */
 function owners(key: string, memberIds: string[], n: number): string[] {
-  return ownersOf(partitionOf(key, PARTITION_BITS), memberIds.map((id) => ({ id })), n).map((m) => m.id).sort();
+  return expectedOwners(key, memberIds, n, PARTITION_BITS).sort();
 }
 
 /** For each key of the model: held by exactly its owners, each with the model's version. */

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { MembershipDto, NodeRecordDto } from '../../src/common/protocol/membership.dto.js';
-import { ENV_SCHEMA } from '../../src/config/env.schema.js';
-import { ownersOf } from '../../src/node/placement/placement.js';
-import { partitionOf } from '../../src/node/storage/partition.js';
 import { getFile, localItems, metric, putFile, sha256 } from './files.js';
 import { getJson } from './http.js';
+import { expectedOwners } from './placement.js';
 import { pollUntil, sleep } from './poll-until.js';
 import type { ShoalProcess } from './processes.js';
 
@@ -117,15 +115,14 @@ export async function awaitCopies(nodes: ShoalProcess[], prefix: string, written
  * while a hint for a slow owner is pending, and an interim holder keeps one until the owners confirm.
  */
 export async function awaitPlacement(nodes: { node: ShoalProcess; id: string }[], prefix: string, written: Written[], n: number, timeoutMs = 30_000): Promise<void> {
-  const members = nodes.map(({ id }) => ({ id }));
+  const ids = nodes.map(({ id }) => id);
   const idOf = new Map(nodes.map(({ node, id }) => [node, id]));
-  const bits = Number(ENV_SCHEMA.PARTITION_BITS.default);
   await pollUntil(
     async () => {
       const h = await holders(nodes.map((x) => x.node), prefix, written);
       const wrong: string[] = [];
       for (const [key, list] of h) {
-        const want = ownersOf(partitionOf(key, bits), members, n).map((m) => m.id).sort().join(',');
+        const want = expectedOwners(key, ids, n).sort().join(',');
         const got = list.map((x) => idOf.get(x)!).sort().join(',');
         if (got !== want) wrong.push(`${key}: held by ${got || 'none'}, owners ${want}`);
       }

@@ -848,10 +848,12 @@ describe('hostile input against a live node and its registry', () => {
       // Protocol 2's batches: a tombstone of the canary in an entry batch, a fence claim far in the future.
       { method: 'POST', path: '/internal/entries/batch', body: () => batchFrame([{ key: 'hostile/canary', version: 'ffffffffffff.000000.x', sha256: '', size: 0, contentType: '', updatedAt: 0, deleted: true }]), headers: [['Content-Type', 'application/octet-stream']] },
       { method: 'POST', path: '/internal/fence/batch', json: { claims: [{ key: 'hostile/canary', version: 'ffffffffffff.000000.x' }] } },
+      // Protocol 3's write batch: both at once.
+      { method: 'POST', path: '/internal/writes/batch', body: () => batchFrame([{ key: 'hostile/canary', version: 'ffffffffffff.000000.x', sha256: '', size: 0, contentType: '', updatedAt: 0, deleted: true }], [{ key: 'hostile/canary', version: 'ffffffffffff.000000.x' }]), headers: [['Content-Type', 'application/octet-stream']] },
     ];
-    /** An entry batch as wire.ts frames it: a 4-byte length, the JSON manifest, then the bytes (none for tombstones). */
-    function batchFrame(entries: unknown[]): Buffer {
-      const manifest = Buffer.from(JSON.stringify({ entries }));
+    /** A batch as wire.ts frames it: a 4-byte length, the JSON manifest, then the bytes (none for tombstones). */
+    function batchFrame(entries: unknown[], claims?: unknown[]): Buffer {
+      const manifest = Buffer.from(JSON.stringify(claims ? { claims, entries } : { entries }));
       const head = Buffer.alloc(4);
       head.writeUInt32BE(manifest.length);
       return Buffer.concat([head, manifest]);

@@ -291,19 +291,19 @@ describe('replication: 3 nodes, N=3 W=2 R=2', () => {
     const keys = Array.from({ length: 96 }, (_, i) => `batch/f${i}.bin`);
     const bodies = keys.map(() => randomBytes(4096));
     const route = (r: string) => metric(nodes[1], 'shoal_http_request_duration_seconds_count', { route: r });
-    const before = { batches: await route('/internal/entries/batch'), fences: await route('/internal/fence'), fenceBatches: await route('/internal/fence/batch'), versions: await route('/internal/versions') };
+    const older = async () => (await route('/internal/entries/batch')) + (await route('/internal/fence/batch')) + (await route('/internal/fence'));
+    const before = { writes: await route('/internal/writes/batch'), older: await older(), versions: await route('/internal/versions') };
     const puts = await inBatches(keys, 32, (k, i) => putFile(nodes[0], k, bodies[i]));
     for (const p of puts) expect(p.status).toBe(201);
     for (const p of puts) expect(p.body.replicas).toBeGreaterThanOrEqual(2);
     const gets = await inBatches(keys, 32, (k) => getFile(nodes[0], k));
     for (const [i, g] of gets.entries()) expect(g.status === 200 && g.body.equals(bodies[i])).toBe(true);
-    // Node 2 (an owner of every key) was sent fewer requests than files, and no single-entry fence at all.
-    const batches = (await route('/internal/entries/batch')) - before.batches;
-    const fenceBatches = (await route('/internal/fence/batch')) - before.fenceBatches;
+    // Node 2 (an owner of every key) was sent fewer write batches (claims and entries together) than files, and
+    // nothing on the older routes (single fences, protocol 2's separate batches).
+    const batches = (await route('/internal/writes/batch')) - before.writes;
     expect(batches).toBeGreaterThan(0);
     expect(batches).toBeLessThan(keys.length);
-    expect(fenceBatches).toBeLessThan(keys.length);
-    expect((await route('/internal/fence')) - before.fences).toBe(0);
+    expect((await older()) - before.older).toBe(0);
     expect((await route('/internal/versions')) - before.versions).toBeLessThan(keys.length);
     // Every owner ends up with every file at the same version and content.
     const want = keys.map((k, i) => [k, puts[i].body.version, sha256(bodies[i])]).sort((x, y) => (x[0] < y[0] ? -1 : 1));

@@ -36,7 +36,7 @@ interface Lane<I, O> {
  * goes out at the end of the current turn of the event loop (with whatever else arrived in that turn: no timer, so
  * the latency added at low load is a few microseconds); while a batch to that peer is in flight, new items queue and
  * leave together as soon as one returns. Batches are capped in items and bytes; each item keeps its own outcome and
- * its own deadline (time spent queued counts against it).
+ * its own deadline (time spent queued counts against it, and an item due before the others of its batch fails then).
  */
 export class Coalescer<I, O> {
   private readonly lanes = new Map<string, Lane<I, O>>();
@@ -95,9 +95,11 @@ export class Coalescer<I, O> {
       const batch = this.take(lane);
       if (batch.length === 0) continue;
       lane.inFlight++;
-      // The batch gets the shortest allowance left among its items (0 = none, when no item has a deadline).
-      const first = Math.min(...batch.map((w) => w.deadline));
-      const timeoutMs = first === Infinity ? 0 : Math.max(1, first - Date.now());
+      // The request is allowed the longest allowance left among its items (0 = none, when an item has no deadline);
+      // an item due earlier fails at its own deadline, so a claim's short allowance does not cut an entry's short.
+      const last = Math.max(...batch.map((w) => w.deadline));
+      const timeoutMs = last === Infinity ? 0 : Math.max(1, last - Date.now());
+      const expiry = expireEarly(batch, last);
       this.onBatch(batch.length);
       let sending: Promise<Outcome<O>[]>;
       try {
@@ -120,6 +122,7 @@ export class Coalescer<I, O> {
           },
         )
         .finally(() => {
+          if (expiry) clearTimeout(expiry.timer);
           lane.inFlight--;
           if (lane.queue.length > 0) this.pump(lane);
           else if (lane.inFlight === 0 && !lane.scheduled) this.lanes.delete(lane.peer.id);
@@ -136,7 +139,7 @@ export class Coalescer<I, O> {
       const w = lane.queue[0];
       if (w.deadline <= now) {
         lane.queue.shift();
-        settle(w, { ok: false, error: Object.assign(new Error('timed out waiting for a batch to the peer'), { code: 'ETIMEDOUT' }) });
+        settle(w, { ok: false, error: timedOut('timed out waiting for a batch to the peer') });
         continue;
       }
       if (batch.length > 0 && bytes + w.bytes > this.limits.maxBytes) break;
@@ -149,6 +152,28 @@ export class Coalescer<I, O> {
     }
     return batch;
   }
+}
+
+/**
+ * Fails, each at its own deadline, the items of a sent batch that are due before `last` (the request's own limit);
+ * the batch's answer, if it comes later, changes nothing for them. Undefined when no item is due early.
+ */
+function expireEarly<I, O>(batch: Waiting<I, O>[], last: number): { timer: NodeJS.Timeout } | undefined {
+  const early = batch.filter((w) => w.deadline < last).sort((a, b) => a.deadline - b.deadline);
+  if (early.length === 0) return undefined;
+  let next = 0;
+  const expiry = { timer: undefined as unknown as NodeJS.Timeout };
+  const tick = () => {
+    const now = Date.now();
+    while (next < early.length && early[next].deadline <= now) settle(early[next++], { ok: false, error: timedOut('the peer did not answer the batch in time') });
+    if (next < early.length) expiry.timer = setTimeout(tick, early[next].deadline - now);
+  };
+  expiry.timer = setTimeout(tick, Math.max(0, early[0].deadline - Date.now()));
+  return expiry;
+}
+
+function timedOut(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ETIMEDOUT' });
 }
 
 function settle<I, O>(w: Waiting<I, O>, o: Outcome<O>): void {

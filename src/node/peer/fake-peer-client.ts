@@ -8,9 +8,9 @@ import type { LocalStoreService } from '../storage/local-store.service.js';
 import { createMemoryStorage, type MemoryStorage } from '../storage/memory-store.js';
 import type { ByteRange } from '../storage/range.js';
 import { InternalService } from './internal.service.js';
-import { outcomesOf, PeerAnswerError, type Outcome, type PeerClient, type PeerRef, type PeerUpload, type SendOptions } from './peer-client.js';
+import { outcomesOf, PeerAnswerError, type Outcome, type PeerClient, type PeerRef, type PeerUpload, type SendOptions, type WriteBatchOutcome } from './peer-client.js';
 import type { SyncAnswers } from './sync-answers.js';
-import { encodeEntry, encodeEntryBatch, encodeMetaTrailer, META_TRAILER, SHA_TRAILER, SIZE_TRAILER, type BatchItem, type DigestAnswer, type EntryPage, type FenceReply, type PutResult } from './wire.js';
+import { encodeEntry, encodeEntryBatch, encodeMetaTrailer, encodeWriteBatch, META_TRAILER, SHA_TRAILER, SIZE_TRAILER, type BatchItem, type DigestAnswer, type EntryPage, type FenceClaim, type FenceReply, type PutResult } from './wire.js';
 
 /**
  * One peer of a {@link FakePeerClient}: a memory store served by the real owner side of the protocol
@@ -24,9 +24,14 @@ export class FakePeer {
   gate?: Promise<unknown>;
   /** Serves anti-entropy requests, when a spec gives it one (e.g. the peer's own AntiEntropyService). */
   sync?: SyncAnswers;
-  /** A node of the previous release: the batch routes answer 404 (it knows only the single-item ones). */
+  /** A node of protocol 1: the batch routes answer 404 (it knows only the single-item ones). */
   legacy = false;
-  /** Every call, in order: `fence k`, `fences k,…`, `batch k,…`, `put k`, `tombstone k`, `versions k,…`, `blob sha`, `upload k`, `scan p`, `sync …`. */
+  /** A node of protocol 2: the write batch route answers 404 (it knows the entry and fence batches). */
+  protocol2 = false;
+  /**
+   * Every call, in order: `fence k`, `fences k,…`, `batch k,…`, `writes c,…|k,…` (claims | entries), `put k`,
+   * `tombstone k`, `versions k,…`, `blob sha`, `upload k`, `scan p`, `sync …`.
+   */
   readonly calls: string[] = [];
 
   constructor(
@@ -139,11 +144,21 @@ export class FakePeerClient implements PeerClient {
     });
   }
 
-  async fenceMany(ref: PeerRef, claims: { key: string; version: string }[]): Promise<Outcome<FenceReply>[]> {
+  async fenceMany(ref: PeerRef, claims: FenceClaim[]): Promise<Outcome<FenceReply>[]> {
     const p = this.of(ref);
     return p.answer(`fences ${claims.map((c) => c.key).join(',')}`, async () => {
       if (p.legacy) throw new ShoalError('ROUTE_NOT_FOUND', 'Cannot POST /internal/fence/batch');
       return outcomesOf<FenceReply>((await p.internal.fenceMany(claims)).answers, claims.length);
+    });
+  }
+
+  async writeBatch(ref: PeerRef, claims: FenceClaim[], items: BatchItem[], opts: SendOptions = {}): Promise<WriteBatchOutcome> {
+    const p = this.of(ref);
+    return p.answer(`writes ${claims.map((c) => c.key).join(',')}|${items.map((i) => i.entry.key).join(',')}`, async () => {
+      if (p.legacy || p.protocol2) throw new ShoalError('ROUTE_NOT_FOUND', 'Cannot POST /internal/writes/batch');
+      if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
+      const answer = await p.internal.receiveWrites(encodeWriteBatch(claims, items));
+      return { answers: outcomesOf<FenceReply>(answer.answers, claims.length), results: outcomesOf<PutResult>(answer.results, items.length) };
     });
   }
 

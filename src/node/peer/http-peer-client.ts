@@ -4,9 +4,9 @@ import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
 import type { Entry } from '../storage/entry.js';
 import type { ByteRange } from '../storage/range.js';
 import { HttpPeerUpload } from './http-peer-upload.js';
-import { LEG_IDLE_TIMEOUT_MS, META_TIMEOUT_MS, outcomesOf, type Outcome, type PeerClient, type PeerRef, type PeerUpload, type SendOptions } from './peer-client.js';
+import { LEG_IDLE_TIMEOUT_MS, META_TIMEOUT_MS, outcomesOf, type Outcome, type PeerClient, type PeerRef, type PeerUpload, type SendOptions, type WriteBatchOutcome } from './peer-client.js';
 import { PeerHttp, withQuery } from './peer-http.js';
-import { encodeEntry, encodeEntryBatch, ENTRY_BATCH_PATH, ENTRY_HEADER, FENCE_BATCH_PATH, META_TRAILER, RECOVERING_HEADER, SHA_TRAILER, SIZE_TRAILER, type BatchItem, type DigestAnswer, type EntryPage, type FenceReply, type PutResult } from './wire.js';
+import { encodeEntry, encodeEntryBatch, encodeWriteBatch, ENTRY_BATCH_PATH, ENTRY_HEADER, FENCE_BATCH_PATH, META_TRAILER, RECOVERING_HEADER, SHA_TRAILER, SIZE_TRAILER, WRITE_BATCH_PATH, type BatchItem, type DigestAnswer, type EntryPage, type FenceClaim, type FenceReply, type PutResult } from './wire.js';
 
 /**
  * The {@link PeerClient} of a running node: every `/internal/…` call over {@link PeerHttp} (keep-alive, timeouts,
@@ -61,21 +61,30 @@ export class HttpPeerClient implements PeerClient, OnApplicationShutdown {
   }
 
   async putEntries(peer: PeerRef, items: BatchItem[], opts: SendOptions = {}): Promise<Outcome<PutResult>[]> {
-    const body = encodeEntryBatch(items);
-    const answer = await this.http.json<{ results: unknown }>({
+    const answer = await this.postFrame<{ results: unknown }>(peer, ENTRY_BATCH_PATH, encodeEntryBatch(items), opts);
+    return outcomesOf<PutResult>(answer.results, items.length);
+  }
+
+  async fenceMany(peer: PeerRef, claims: FenceClaim[], timeoutMs: number): Promise<Outcome<FenceReply>[]> {
+    const answer = await this.http.json<{ answers: unknown }>({ method: 'POST', url: withQuery(peer.url, FENCE_BATCH_PATH), json: { claims }, timeoutMs });
+    return outcomesOf<FenceReply>(answer.answers, claims.length);
+  }
+
+  async writeBatch(peer: PeerRef, claims: FenceClaim[], items: BatchItem[], opts: SendOptions = {}): Promise<WriteBatchOutcome> {
+    const answer = await this.postFrame<{ answers: unknown; results: unknown }>(peer, WRITE_BATCH_PATH, encodeWriteBatch(claims, items), opts);
+    return { answers: outcomesOf<FenceReply>(answer.answers, claims.length), results: outcomesOf<PutResult>(answer.results, items.length) };
+  }
+
+  /** POSTs a batch frame (wire.ts) and reads the JSON answer. */
+  private postFrame<T>(peer: PeerRef, route: string, body: Buffer, opts: SendOptions): Promise<T> {
+    return this.http.json<T>({
       method: 'POST',
-      url: withQuery(peer.url, ENTRY_BATCH_PATH),
+      url: withQuery(peer.url, route),
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
       body,
       timeoutMs: opts.timeoutMs ?? META_TIMEOUT_MS,
       signal: opts.signal,
     });
-    return outcomesOf<PutResult>(answer.results, items.length);
-  }
-
-  async fenceMany(peer: PeerRef, claims: { key: string; version: string }[], timeoutMs: number): Promise<Outcome<FenceReply>[]> {
-    const answer = await this.http.json<{ answers: unknown }>({ method: 'POST', url: withQuery(peer.url, FENCE_BATCH_PATH), json: { claims }, timeoutMs });
-    return outcomesOf<FenceReply>(answer.answers, claims.length);
   }
 
   async versions(peer: PeerRef, keys: string[], timeoutMs = META_TIMEOUT_MS): Promise<(Entry | null)[]> {

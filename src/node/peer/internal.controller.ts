@@ -27,6 +27,13 @@ export class InternalController {
     return this.internal.receiveBatch(await readBody(req, MAX_BATCH_BYTES));
   }
 
+  /** Protocol 3: fence claims and small entries in one request (wire.ts WRITE_BATCH_PATH). */
+  @Post('writes/batch')
+  @HttpCode(200) // outcomes per item, not one creation
+  async putWrites(@Req() req: Request): Promise<{ answers: BatchAnswer<FenceReply>[]; results: BatchAnswer<PutResult>[] }> {
+    return this.internal.receiveWrites(await readBody(req, MAX_BATCH_BYTES));
+  }
+
   @Post('tombstones')
   putTombstone(@Body() dto: EntryDto): Promise<PutResultDto> {
     return this.internal.applyEntry(dto);

@@ -8,7 +8,7 @@ import { versionTime, type Version } from '../storage/hlc.js';
 import { NodeStateService } from '../state/node-state.service.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import { parseRange } from '../storage/range.js';
-import { checkEntry, decodeEntry, decodeEntryBatch, decodeMetaTrailer, isPendingEntry, META_TRAILER, SHA_TRAILER, SIZE_TRAILER, type BatchAnswer, type EntryPage, type FenceReply, type PutResult } from './wire.js';
+import { checkEntry, decodeEntry, decodeEntryBatch, decodeMetaTrailer, decodeWriteBatch, isPendingEntry, META_TRAILER, SHA_TRAILER, SIZE_TRAILER, type BatchAnswer, type EntryPage, type FenceReply, type PutResult } from './wire.js';
 import { checkEntryMeta, type Entry, type EntryMeta } from '../storage/entry.js';
 
 /** What a peer may ask of this node's local store (the server side of PeerClient, see wire.ts). */
@@ -63,8 +63,30 @@ export class InternalService {
    */
   async receiveBatch(raw: Buffer): Promise<{ results: BatchAnswer<PutResult>[] }> {
     this.state.assertMayStore();
-    const items = decodeEntryBatch(raw);
-    const results = await Promise.all(
+    return { results: await this.applyBatch(decodeEntryBatch(raw)) };
+  }
+
+  /**
+   * A write batch (wire.ts WRITE_BATCH_PATH): claims judged as {@link fence} judges each, entries applied as
+   * {@link receiveBatch} applies them. The two halves belong to different writes (an entry travels only once its own
+   * claim was answered), so neither waits for the other; a node that may not store, or is recovering, refuses each
+   * item as its own route would, and the other half still goes through.
+   */
+  async receiveWrites(raw: Buffer): Promise<{ answers: BatchAnswer<FenceReply>[]; results: BatchAnswer<PutResult>[] }> {
+    const { claims, items } = decodeWriteBatch(raw);
+    const answers = await Promise.all(claims.map((c) => outcome(() => this.fence(c.key, c.version))));
+    let results: BatchAnswer<PutResult>[];
+    try {
+      this.state.assertMayStore();
+      results = await this.applyBatch(items);
+    } catch (err) {
+      results = items.map(() => refusal(err));
+    }
+    return { answers, results };
+  }
+
+  private applyBatch(items: { entry: Entry; data?: Buffer }[]): Promise<BatchAnswer<PutResult>[]> {
+    return Promise.all(
       items.map(({ entry: rawEntry, data }) =>
         outcome(async (): Promise<PutResult> => {
           const entry = checkEntry(rawEntry);
@@ -75,7 +97,6 @@ export class InternalService {
         }),
       ),
     );
-    return { results };
   }
 
   /**
@@ -178,9 +199,14 @@ async function outcome<T>(fn: () => T | Promise<T>): Promise<BatchAnswer<T>> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof ShoalError) return { error: { status: err.status, code: err.code, detail: err.message } };
-    return { error: { status: 500, code: 'INTERNAL', detail: err instanceof Error ? err.message : String(err) } };
+    return refusal(err);
   }
+}
+
+/** An item's refusal in a batch answer: what its own request would have answered. */
+function refusal(err: unknown): { error: { status: number; code: string; detail: string } } {
+  if (err instanceof ShoalError) return { error: { status: err.status, code: err.code, detail: err.message } };
+  return { error: { status: 500, code: 'INTERNAL', detail: err instanceof Error ? err.message : String(err) } };
 }
 
 /** A pipelined upload is complete only when the coordinator's trailers name exactly what arrived. */

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { ShoalError } from '../../common/errors.js';
 import type { Entry, EntryMeta } from '../storage/entry.js';
 import type { ByteRange } from '../storage/range.js';
-import type { BatchItem, DigestAnswer, EntryPage, FenceReply, PutResult } from './wire.js';
+import type { BatchItem, DigestAnswer, EntryPage, FenceClaim, FenceReply, PutResult } from './wire.js';
 
 /** Injection token of the {@link PeerClient}: HttpPeerClient in a node, FakePeerClient in specs. */
 export const PEER_CLIENT = Symbol('PEER_CLIENT');
@@ -19,6 +19,12 @@ export const LEG_IDLE_TIMEOUT_MS = 5000;
 
 /** One item's result in a batched call: each entry or claim of a batch succeeds or fails on its own. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: Error };
+
+/** A write batch's outcomes: one per claim, one per entry, in the order sent. */
+export interface WriteBatchOutcome {
+  answers: Outcome<FenceReply>[];
+  results: Outcome<PutResult>[];
+}
 
 /** Which peer to call: its id (for logs and legs) and its base URL. A membership `Member` is one. */
 export interface PeerRef {
@@ -78,7 +84,12 @@ export interface PeerClient {
    */
   putEntries(peer: PeerRef, items: BatchItem[], opts?: SendOptions): Promise<Outcome<PutResult>[]>;
   /** Protocol 2: many fence proposals in one request, one answer each (rejects as a whole like {@link putEntries}). */
-  fenceMany(peer: PeerRef, claims: { key: string; version: string }[], timeoutMs: number): Promise<Outcome<FenceReply>[]>;
+  fenceMany(peer: PeerRef, claims: FenceClaim[], timeoutMs: number): Promise<Outcome<FenceReply>[]>;
+  /**
+   * Protocol 3: fence proposals and small entries in one request, one answer per claim and one outcome per entry
+   * (rejects as a whole like {@link putEntries}; a peer of protocol 2 with a 404 {@link PeerAnswerError}).
+   */
+  writeBatch(peer: PeerRef, claims: FenceClaim[], items: BatchItem[], opts?: SendOptions): Promise<WriteBatchOutcome>;
   /** The versions a peer holds for some keys (metadata only); `null` where it holds nothing. */
   versions(peer: PeerRef, keys: string[], timeoutMs?: number): Promise<(Entry | null)[]>;
   /** Streams a blob from a peer. The caller verifies the hash of a whole blob. */

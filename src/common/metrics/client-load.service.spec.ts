@@ -34,6 +34,14 @@ describe('ClientLoadService', () => {
     end?.();
   });
 
+  it('counts a tracked request of a server without probes (the S3 API) like any other', () => {
+    const done = load.track();
+    expect(load.busy()).toBe(true);
+    done();
+    expect(load.busy()).toBe(false);
+    expect(load.activeWithin(200)).toBe(true);
+  });
+
   it('does not count probes and scrapes as load', () => {
     expect(load.begin('/health/ready')).toBeUndefined();
     expect(load.begin('/metrics')).toBeUndefined();

@@ -42,6 +42,11 @@ export class ClientLoadService implements OnModuleDestroy {
   /** Called by the request observer for each request; returns the function to call when it is done. */
   begin(url: string): (() => void) | undefined {
     if (NOT_LOAD.test(url)) return undefined;
+    return this.track();
+  }
+
+  /** Counts one client request of a server without probes (the S3 API); returns the function to call when it is done. */
+  track(): () => void {
     this.inFlight++;
     return () => {
       this.inFlight--;

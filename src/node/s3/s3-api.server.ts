@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { APP_CONFIG, type NodeConfig } from '../../config/app-config.js';
+import { ClientLoadService } from '../../common/metrics/client-load.service.js';
 import { MetricsService } from '../../common/metrics/metrics.service.js';
 import { parseQuery } from './auth/canonical.js';
 import { SigV4Verifier } from './auth/sigv4.js';
@@ -39,6 +40,7 @@ export class S3ApiServer implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly router: S3Router,
     private readonly buckets: BucketHandler,
     metrics: MetricsService,
+    private readonly load: ClientLoadService,
   ) {
     this.verifier = new SigV4Verifier(config.s3.region, config.s3.accessKeys, config.s3.readAccessKeys);
     this.requests = metrics.counter({ name: 'shoal_s3_requests_total', help: 'S3 API requests by operation and status', labelNames: ['operation', 'status'] });
@@ -79,6 +81,8 @@ export class S3ApiServer implements OnApplicationBootstrap, BeforeApplicationShu
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
+    // S3 clients are clients: scrub and sync yield to them as to /v1's (a large PutObject once ran beside a scrub).
+    const done = this.load.track();
     const requestId = randomBytes(8).toString('hex').toUpperCase();
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('server', 'Shoal');
@@ -106,6 +110,7 @@ export class S3ApiServer implements OnApplicationBootstrap, BeforeApplicationShu
       this.requests.inc({ operation, status: String(res.statusCode) });
       this.duration.observe({ operation }, seconds);
       this.logger.debug({ operation, bucket, status: res.statusCode, ms: Math.round(seconds * 1000), requestId }, 's3 request');
+      done();
     }
   }
 

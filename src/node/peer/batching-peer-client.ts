@@ -11,7 +11,7 @@ export interface BatchingLimits {
   versions: CoalescerLimits;
 }
 
-/** Caps well under the receiver's (wire.ts MAX_BATCH_ENTRIES, MAX_BATCH_BYTES); one batch of each kind in flight per peer. */
+/** Caps well under the receiver's (wire.ts MAX_BATCH_ENTRIES, MAX_BATCH_BYTES); two write batches and one version query in flight per peer. */
 export const DEFAULT_BATCHING: BatchingLimits = {
   writes: { maxItems: 128, maxBytes: 512 * 1024, maxInFlight: 2 },
   versions: { maxItems: 128, maxBytes: 256 * 1024, maxInFlight: 1 },
@@ -118,23 +118,16 @@ export class BatchingPeerClient implements PeerClient {
     return items.map((i) => (i.claim ? answers[a++] : results[r++]));
   }
 
-  private async writeBatchOrOlder(peer: PeerRef, claims: FenceClaim[], puts: BatchItem[], timeoutMs: number): Promise<WriteBatchOutcome> {
-    if (!marked(this.protocol2, peer)) {
-      try {
-        const out = await this.inner.writeBatch(peer, claims, puts, { timeoutMs });
-        this.protocol2.delete(peer.id);
-        return out;
-      } catch (err) {
-        if (!routeMissing(err)) throw err;
-        this.protocol2.set(peer.id, Date.now() + LEGACY_RETRY_MS);
-      }
-    }
-    // An earlier release: the claims and the entries on their own routes, side by side, each failing on its own.
-    const [answers, results] = await Promise.all([
-      claims.length > 0 ? allFailOnError(claims.length, () => this.sendFences(peer, claims, timeoutMs)) : [],
-      puts.length > 0 ? allFailOnError(puts.length, () => this.sendEntries(peer, puts, timeoutMs)) : [],
-    ]);
-    return { answers, results };
+  /** The write batch route, or — for a peer of protocol 2 — the claims and the entries on their own routes. */
+  private writeBatchOrOlder(peer: PeerRef, claims: FenceClaim[], puts: BatchItem[], timeoutMs: number): Promise<WriteBatchOutcome> {
+    return this.newerRoute(this.protocol2, peer, () => this.inner.writeBatch(peer, claims, puts, { timeoutMs }), async () => {
+      // Side by side, each failing on its own.
+      const [answers, results] = await Promise.all([
+        claims.length > 0 ? allFailOnError(claims.length, () => this.sendFences(peer, claims, timeoutMs)) : [],
+        puts.length > 0 ? allFailOnError(puts.length, () => this.sendEntries(peer, puts, timeoutMs)) : [],
+      ]);
+      return { answers, results };
+    });
   }
 
   private sendEntries(peer: PeerRef, items: BatchItem[], timeoutMs: number): Promise<Outcome<PutResult>[]> {
@@ -159,26 +152,29 @@ export class BatchingPeerClient implements PeerClient {
     return keys.map((_, i) => ({ ok: true, value: found[i] ?? null }));
   }
 
-  /** The batch route, or — for a peer of the previous release — one request per item. */
-  private async viaBatch<T>(peer: PeerRef, batch: () => Promise<Outcome<T>[]>, singles: () => Promise<T>[]): Promise<Outcome<T>[]> {
-    if (!marked(this.legacy, peer)) {
+  /** The batch route, or — for a peer of protocol 1 — one request per item. */
+  private viaBatch<T>(peer: PeerRef, batch: () => Promise<Outcome<T>[]>, singles: () => Promise<T>[]): Promise<Outcome<T>[]> {
+    return this.newerRoute(this.legacy, peer, batch, () => Promise.all(singles().map((p) => p.then((value): Outcome<T> => ({ ok: true, value }), (error: Error): Outcome<T> => ({ ok: false, error })))));
+  }
+
+  /**
+   * `newer()` unless `peer` answered its route with 404 less than LEGACY_RETRY_MS ago (`marks` remembers when);
+   * `older()` for such a peer, and in place of a 404.
+   */
+  private async newerRoute<T>(marks: Map<string, number>, peer: PeerRef, newer: () => Promise<T>, older: () => Promise<T>): Promise<T> {
+    const until = marks.get(peer.id);
+    if (until === undefined || until <= Date.now()) {
       try {
-        const out = await batch();
-        this.legacy.delete(peer.id);
+        const out = await newer();
+        marks.delete(peer.id);
         return out;
       } catch (err) {
         if (!routeMissing(err)) throw err;
-        this.legacy.set(peer.id, Date.now() + LEGACY_RETRY_MS);
+        marks.set(peer.id, Date.now() + LEGACY_RETRY_MS);
       }
     }
-    return Promise.all(singles().map((p) => p.then((value): Outcome<T> => ({ ok: true, value }), (error: Error): Outcome<T> => ({ ok: false, error }))));
+    return older();
   }
-}
-
-/** Whether `peer` was found to run an earlier release less than LEGACY_RETRY_MS ago. */
-function marked(map: Map<string, number>, peer: PeerRef): boolean {
-  const until = map.get(peer.id);
-  return until !== undefined && until > Date.now();
 }
 
 /** An earlier release's answer to a route it lacks (checked against it): 404 ROUTE_NOT_FOUND. */

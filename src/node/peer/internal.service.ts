@@ -53,7 +53,11 @@ export class InternalService {
    */
   async fenceMany(claims: { key: string; version: Version }[]): Promise<{ answers: BatchAnswer<FenceReply>[] }> {
     this.state.assertNotRecovering();
-    return { answers: await Promise.all(claims.map((c) => outcome(() => this.fence(c.key, c.version)))) };
+    return { answers: await this.judgeClaims(claims) };
+  }
+
+  private judgeClaims(claims: { key: string; version: Version }[]): Promise<BatchAnswer<FenceReply>[]> {
+    return Promise.all(claims.map((c) => outcome(() => this.fence(c.key, c.version))));
   }
 
   /**
@@ -74,7 +78,7 @@ export class InternalService {
    */
   async receiveWrites(raw: Buffer): Promise<{ answers: BatchAnswer<FenceReply>[]; results: BatchAnswer<PutResult>[] }> {
     const { claims, items } = decodeWriteBatch(raw);
-    const answers = await Promise.all(claims.map((c) => outcome(() => this.fence(c.key, c.version))));
+    const answers = await this.judgeClaims(claims);
     let results: BatchAnswer<PutResult>[];
     try {
       this.state.assertMayStore();

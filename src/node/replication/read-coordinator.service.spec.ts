@@ -3,8 +3,6 @@ import { unreachable } from '../peer/fake-peer-client.js';
 import { tombstone } from '../storage/entry.js';
 import { T0, bytes, cluster, counter, entryOf, hold, readAll, sha, versionAt as v } from './replication.fixture.js';
 
-
-
 describe('ReadCoordinatorService (N=3, R=2)', () => {
   it('takes the newest version among the owners that answered, and names the owners that hold it', async () => {
     const c = await cluster({ r: 3 });

@@ -33,5 +33,7 @@ VOLUME /data
 EXPOSE 3000 4000 9000
 # node runs as PID 1, so SIGTERM reaches the app only through its own handler (Nest enableShutdownHooks);
 # a node needs it to stop cleanly (finish requests, flush, tell the registry it is stopping — not leaving).
-# The flags of src/tools/server-flags.ts (V8 sizes its young generation at start-up, so the app cannot set them itself).
-CMD ["node", "--max-semi-space-size=4", "dist/main.js"]
+# The flags of src/tools/server-flags.ts (V8 sizes its heap at start-up, so the app cannot set them itself), as
+# NODE_OPTIONS so that a deployment can set its own (e.g. a larger heap limit) without changing the command.
+ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=512"
+CMD ["node", "dist/main.js"]

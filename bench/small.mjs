@@ -106,24 +106,31 @@ function runWrk(url, script) {
   });
 }
 
+/** RSS at rest: after start-up has settled (3 s), before any load, sampled for a second. */
+async function idleRss(target) {
+  await new Promise((r) => setTimeout(r, 3000));
+  const idle = new RssSampler(target.pids);
+  idle.start();
+  await new Promise((r) => setTimeout(r, 1000));
+  const s = idle.stop();
+  return { idleMiB: s.sumOfPeaksMiB, idleAnonMiB: s.sumOfAnonPeaksMiB };
+}
+
 async function measure(target, run, scripts) {
   const origin = new URL(target.baseUrl).origin;
   const rss = new RssSampler(target.pids);
-  const idle = new RssSampler(target.pids);
-  idle.start();
-  const idleMiB = idle.stop().sumOfPeaksMiB;
   const phase = async (script) => {
     rss.start();
     const cpu = new CpuWindow(target.pids);
     const r = await run(origin, script);
     const c = cpu.end();
     const peak = rss.stop();
-    return { ...r, cpuUsPerReq: (c.nodesCores * c.seconds * 1e6) / r.requests, serverCores: c.nodesCores, peakRssMiB: peak.sumOfPeaksMiB };
+    return { ...r, cpuUsPerReq: (c.nodesCores * c.seconds * 1e6) / r.requests, serverCores: c.nodesCores, peakRssMiB: peak.sumOfPeaksMiB, peakAnonMiB: peak.sumOfAnonPeaksMiB };
   };
   const put = await phase(scripts.put);
   scripts.writeGet(Math.max(1, Math.min(GET_KEYS, put.requests - put.errors)));
   const get = await phase(scripts.get);
-  return { idleMiB, put, get };
+  return { put, get };
 }
 
 const runDir = makeTempDir('shoal-small');
@@ -142,9 +149,10 @@ for (const name of only) {
   try {
     target = await SCENARIOS[name].start(ctx);
     const filesPath = new URL(target.baseUrl).pathname;
+    const idle = await idleRss(target);
     // a short warm-up (JIT, connections, LMDB pages), not measured
     await runWrkShort(target, filesPath);
-    results[name] = await measure(target, runWrk, luaScripts(runDir, filesPath, name));
+    results[name] = { ...idle, ...(await measure(target, runWrk, luaScripts(runDir, filesPath, name))) };
     const r = results[name];
     process.stderr.write(`#   PUT ${r.put.rps.toFixed(0)}/s ${r.put.cpuUsPerReq.toFixed(0)} µs  GET ${r.get.rps.toFixed(0)}/s ${r.get.cpuUsPerReq.toFixed(0)} µs\n`);
   } catch (err) {
@@ -167,15 +175,15 @@ async function runWrkShort(target, filesPath) {
 const fmt = (v, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '—');
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(2) : '—');
 const lines = [
-  `| server | 4 KiB PUT req/s | p50 / p99 ms | CPU µs/PUT | 4 KiB GET req/s | p50 / p99 ms | CPU µs/GET | idle / peak RSS MiB |`,
-  '|---|--:|--:|--:|--:|--:|--:|--:|',
+  `| server | 4 KiB PUT req/s | p50 / p99 ms | CPU µs/PUT | 4 KiB GET req/s | p50 / p99 ms | CPU µs/GET | idle / peak RSS MiB | private: idle / peak MiB |`,
+  '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
 ];
 for (const [name, r] of Object.entries(results)) {
   if (r.failed) {
-    lines.push(`| ${name} | failed: ${r.failed.split('\n')[0]} |||||||`);
+    lines.push(`| ${name} | failed: ${r.failed.split('\n')[0]} ||||||||`);
     continue;
   }
-  lines.push(`| ${name} | ${fmt(r.put.rps)} | ${fmt(r.put.p50, 2)} / ${fmt(r.put.p99, 2)} | ${fmt(r.put.cpuUsPerReq)} | ${fmt(r.get.rps)} | ${fmt(r.get.p50, 2)} / ${fmt(r.get.p99, 2)} | ${fmt(r.get.cpuUsPerReq)} | ${fmt(r.idleMiB)} / ${fmt(Math.max(r.put.peakRssMiB, r.get.peakRssMiB))} |`);
+  lines.push(`| ${name} | ${fmt(r.put.rps)} | ${fmt(r.put.p50, 2)} / ${fmt(r.put.p99, 2)} | ${fmt(r.put.cpuUsPerReq)} | ${fmt(r.get.rps)} | ${fmt(r.get.p50, 2)} / ${fmt(r.get.p99, 2)} | ${fmt(r.get.cpuUsPerReq)} | ${fmt(r.idleMiB)} / ${fmt(Math.max(r.put.peakRssMiB, r.get.peakRssMiB))} | ${fmt(r.idleAnonMiB)} / ${fmt(Math.max(r.put.peakAnonMiB, r.get.peakAnonMiB))} |`);
 }
 const R = results;
 const ok = (n) => R[n] && !R[n].failed;
@@ -184,6 +192,7 @@ if (ok('single') && ok('ceiling')) ratios.push(`- single / ceiling: PUT ${ratio(
 if (ok('single') && ok('floor')) ratios.push(`- node CPU per GET / bare Nest floor: ${ratio(R.single.get.cpuUsPerReq, R.floor.get.cpuUsPerReq)}× (target ≤ 1.5×); per PUT ${ratio(R.single.put.cpuUsPerReq, R.floor.put.cpuUsPerReq)}×`);
 if (ok('n3') && ok('single')) ratios.push(`- n3 / single: PUT ${ratio(R.n3.put.rps, R.single.put.rps)} (target ≥ 0.45), GET ${ratio(R.n3.get.rps, R.single.get.rps)} (target ≥ 0.5)`);
 for (const s of ['single', 'n3']) if (ok(s) && ok(`${s}-before`)) ratios.push(`- ${s} / ${s}-before: PUT ${ratio(R[s].put.rps, R[`${s}-before`].put.rps)}, GET ${ratio(R[s].get.rps, R[`${s}-before`].get.rps)}; CPU µs per PUT ${ratio(R[s].put.cpuUsPerReq, R[`${s}-before`].put.cpuUsPerReq)}×, per GET ${ratio(R[s].get.cpuUsPerReq, R[`${s}-before`].get.cpuUsPerReq)}×`);
+if (ok('single')) ratios.push(`- single, RSS MiB idle / peak under 4 KiB load: ${fmt(R.single.idleMiB)} / ${fmt(Math.max(R.single.put.peakRssMiB, R.single.get.peakRssMiB))} (targets < 110 / < 180); private (RssAnon, without the node binary's and LMDB's file pages) ${fmt(R.single.idleAnonMiB)} / ${fmt(Math.max(R.single.put.peakAnonMiB, R.single.get.peakAnonMiB))}`);
 const machine = machineInfo(REPO);
 const command = `node bench/small.mjs ${process.argv.slice(2).join(' ')}`.trim();
 const markdown = [`Command: \`${command}\` — wrk -t1 -c${connections}, ${seconds} s per phase, 4 KiB bodies; CPU µs per request = the servers' utime+stime over the phase / requests (for n3: all three nodes). ${machine.date}, ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, commit ${machine.commit}${machine.dirty ? ' (dirty)' : ''}; load generator and servers share the cores, and other work may have been running: compare within one run.`, '', ...lines, '', ...ratios].join('\n');

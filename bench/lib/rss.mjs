@@ -6,7 +6,8 @@ function readStatus(pid) {
     const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = text.match(/^VmHWM:\s+(\d+)\s+kB/m);
     const rss = text.match(/^VmRSS:\s+(\d+)\s+kB/m);
-    return { hwmKiB: hwm ? +hwm[1] : 0, rssKiB: rss ? +rss[1] : 0 };
+    const anon = text.match(/^RssAnon:\s+(\d+)\s+kB/m);
+    return { hwmKiB: hwm ? +hwm[1] : 0, rssKiB: rss ? +rss[1] : 0, anonKiB: anon ? +anon[1] : 0 };
   } catch {
     return null; // process gone
   }
@@ -28,6 +29,7 @@ function resetHwm(pid) {
  *   peakSumMiB: largest simultaneous sum of VmRSS (sampled)
  *   perPid: pid -> peak MiB (max of sampled VmRSS and the kernel's VmHWM)
  *   sumOfPeaksMiB: sum over pids of their own peak (upper bound, what the table reports for >1 process)
+ *   sumOfAnonPeaksMiB: the same for RssAnon (private memory, without file pages)
  */
 export class RssSampler {
   constructor(getPids, intervalMs = 100) {
@@ -39,6 +41,7 @@ export class RssSampler {
 
   reset() {
     this.perPidKiB = new Map();
+    this.anonPerPidKiB = new Map();
     this.peakSumKiB = 0;
     this.hwmResetOk = true;
     for (const pid of this.getPids()) this.hwmResetOk = resetHwm(pid) && this.hwmResetOk;
@@ -52,6 +55,7 @@ export class RssSampler {
       sum += st.rssKiB;
       const peak = Math.max(st.rssKiB, this.hwmResetOk ? st.hwmKiB : 0);
       this.perPidKiB.set(pid, Math.max(this.perPidKiB.get(pid) ?? 0, peak));
+      this.anonPerPidKiB.set(pid, Math.max(this.anonPerPidKiB.get(pid) ?? 0, st.anonKiB));
     }
     this.peakSumKiB = Math.max(this.peakSumKiB, sum);
   }
@@ -73,6 +77,9 @@ export class RssSampler {
       perPidMiB: perPid,
       maxMiB: values.length ? Math.max(...values) : 0,
       sumOfPeaksMiB: +values.reduce((a, b) => a + b, 0).toFixed(1),
+      // RssAnon alone (sampled): the process's private memory — V8 heap, malloc — without file pages (the node binary,
+      // LMDB's mapped data file), which the kernel can drop and re-read.
+      sumOfAnonPeaksMiB: +([...this.anonPerPidKiB.values()].reduce((a, b) => a + b, 0) / 1024).toFixed(1),
       peakSumSampledMiB: +(this.peakSumKiB / 1024).toFixed(1),
       hwmUsed: this.hwmResetOk,
     };

@@ -113,12 +113,15 @@ function transferResult(parsed, speed, size) {
   return result;
 }
 
-/** `curl -sS -o /dev/null URL`; verifies 200, the byte count and (when the ETag is a quoted sha256) the ETag. */
-export async function curlGet(large, url, workDir) {
+/**
+ * `curl -sS -o /dev/null URL` (or `-o out`, to write the download to disk as a client does); verifies 200, the byte
+ * count and (when the ETag is a quoted sha256) the ETag.
+ */
+export async function curlGet(large, url, workDir, { out = '/dev/null' } = {}) {
   checkUrl(url);
   const timeoutSec = Math.ceil(60 + large.size / MiB / 2);
   const hdrFile = path.join(workDir, 'get-response.headers');
-  const { err, parsed } = await runCurl(['-sS', '-o', '/dev/null', '--max-time', String(timeoutSec), '-D', hdrFile, '-w', W, url], timeoutSec);
+  const { err, parsed } = await runCurl(['-sS', '-o', out, '--max-time', String(timeoutSec), '-D', hdrFile, '-w', W, url], timeoutSec);
   const result = transferResult(parsed, parsed?.speedDownload, parsed?.sizeDownload);
   const headers = headersOf(hdrFile);
   result.headers = headers;

@@ -78,15 +78,17 @@ try {
   // the table gives medians and every round's own ratio.
   await run('aws', ['--endpoint-url', s3, 's3', 'mb', 's3://bench']);
   const back = path.join(work, 'back.bin');
+  /** One `aws s3 cp` of the large file, up or down; its rate in MiB/s. */
+  const awsCp = async (endpoint, from, to) => +(largeMib / (await run('aws', ['--endpoint-url', endpoint, 's3', 'cp', from, to, '--quiet'])).seconds).toFixed(1);
   const rounds = [];
   let same = true;
   const v1Notes = [];
   for (let i = 0; i < roundCount; i++) {
     console.error(`round ${i + 1}/${roundCount}: /v1 with curl, then aws s3 cp…`);
     const v1Put = await curlPut(large, `${v1}/v1/files/bench/v1-${i}.bin`, work);
-    const up = await run('aws', ['--endpoint-url', s3, 's3', 'cp', large.path, `s3://bench/s3-${i}.bin`, '--quiet']);
+    const s3Put = await awsCp(s3, large.path, `s3://bench/s3-${i}.bin`);
     const v1Get = await curlGet(large, `${v1}/v1/files/bench/v1-${i}.bin`, work);
-    const down = await run('aws', ['--endpoint-url', s3, 's3', 'cp', `s3://bench/s3-${i}.bin`, back, '--quiet']);
+    const s3Get = await awsCp(s3, `s3://bench/s3-${i}.bin`, back);
     same &&= crypto.createHash('sha256').update(fs.readFileSync(back)).digest('hex') === large.sha256;
     fs.rmSync(back);
     const v1GetFile = await curlGet(large, `${v1}/v1/files/bench/v1-${i}.bin`, work, { out: path.join(work, 'v1-back.bin') });
@@ -97,7 +99,7 @@ try {
       await fetch(`${v1}/v1/files/bench/v1-${i}.bin`, { method: 'DELETE' });
       await fetch(`${v1}/v1/files/bench/s3-${i}.bin`, { method: 'DELETE' });
     }
-    rounds.push({ v1Put: v1Put.mibPerSec, v1Get: v1Get.mibPerSec, v1GetFile: v1GetFile.mibPerSec, s3Put: +(largeMib / up.seconds).toFixed(1), s3Get: +(largeMib / down.seconds).toFixed(1) });
+    rounds.push({ v1Put: v1Put.mibPerSec, v1Get: v1Get.mibPerSec, v1GetFile: v1GetFile.mibPerSec, s3Put, s3Get });
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
   const med = (k) => median(rounds.map((r) => r[k]));
@@ -108,10 +110,10 @@ try {
   const sink = await startS3Sink(await freePort());
   try {
     await run('aws', ['--endpoint-url', sink.url, 's3', 'mb', 's3://bench']);
-    const sinkUp = await run('aws', ['--endpoint-url', sink.url, 's3', 'cp', large.path, 's3://bench/s3.bin', '--quiet']);
-    const sinkDown = await run('aws', ['--endpoint-url', sink.url, 's3', 'cp', 's3://bench/s3.bin', back, '--quiet']);
+    const putMiBps = await awsCp(sink.url, large.path, 's3://bench/s3.bin');
+    const getMiBps = await awsCp(sink.url, 's3://bench/s3.bin', back);
     fs.rmSync(back);
-    results.sink = { putMiBps: +(largeMib / sinkUp.seconds).toFixed(1), getMiBps: +(largeMib / sinkDown.seconds).toFixed(1) };
+    results.sink = { putMiBps, getMiBps };
   } finally {
     await sink.close();
   }
@@ -129,10 +131,10 @@ try {
     const settings = variant.split(',').map((kv) => kv.split('='));
     fs.mkdirSync(path.join(home, '.aws'), { recursive: true });
     fs.writeFileSync(path.join(home, '.aws', 'config'), `[default]\ns3 =\n${settings.map(([k, v]) => `  ${k} = ${v}\n`).join('')}`);
-    const vUp = await run('aws', ['--endpoint-url', s3, 's3', 'cp', large.path, 's3://bench/variant.bin', '--quiet']);
-    const vDown = await run('aws', ['--endpoint-url', s3, 's3', 'cp', 's3://bench/variant.bin', back, '--quiet']);
+    const putMiBps = await awsCp(s3, large.path, 's3://bench/variant.bin');
+    const getMiBps = await awsCp(s3, 's3://bench/variant.bin', back);
     fs.rmSync(back);
-    results.variants.push({ variant, putMiBps: +(largeMib / vUp.seconds).toFixed(1), getMiBps: +(largeMib / vDown.seconds).toFixed(1) });
+    results.variants.push({ variant, putMiBps, getMiBps });
   }
   fs.rmSync(path.join(home, '.aws'), { recursive: true, force: true });
   const metrics = await (await fetch(`${v1}/metrics`)).text();

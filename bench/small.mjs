@@ -130,7 +130,7 @@ async function measure(target, run, scripts) {
   const put = await phase(scripts.put);
   scripts.writeGet(Math.max(1, Math.min(GET_KEYS, put.requests - put.errors)));
   const get = await phase(scripts.get);
-  return { put, get };
+  return { put, get, peakRssMiB: Math.max(put.peakRssMiB, get.peakRssMiB), peakAnonMiB: Math.max(put.peakAnonMiB, get.peakAnonMiB) };
 }
 
 const runDir = makeTempDir('shoal-small');
@@ -183,7 +183,7 @@ for (const [name, r] of Object.entries(results)) {
     lines.push(`| ${name} | failed: ${r.failed.split('\n')[0]} ||||||||`);
     continue;
   }
-  lines.push(`| ${name} | ${fmt(r.put.rps)} | ${fmt(r.put.p50, 2)} / ${fmt(r.put.p99, 2)} | ${fmt(r.put.cpuUsPerReq)} | ${fmt(r.get.rps)} | ${fmt(r.get.p50, 2)} / ${fmt(r.get.p99, 2)} | ${fmt(r.get.cpuUsPerReq)} | ${fmt(r.idleMiB)} / ${fmt(Math.max(r.put.peakRssMiB, r.get.peakRssMiB))} | ${fmt(r.idleAnonMiB)} / ${fmt(Math.max(r.put.peakAnonMiB, r.get.peakAnonMiB))} |`);
+  lines.push(`| ${name} | ${fmt(r.put.rps)} | ${fmt(r.put.p50, 2)} / ${fmt(r.put.p99, 2)} | ${fmt(r.put.cpuUsPerReq)} | ${fmt(r.get.rps)} | ${fmt(r.get.p50, 2)} / ${fmt(r.get.p99, 2)} | ${fmt(r.get.cpuUsPerReq)} | ${fmt(r.idleMiB)} / ${fmt(r.peakRssMiB)} | ${fmt(r.idleAnonMiB)} / ${fmt(r.peakAnonMiB)} |`);
 }
 const R = results;
 const ok = (n) => R[n] && !R[n].failed;
@@ -192,7 +192,7 @@ if (ok('single') && ok('ceiling')) ratios.push(`- single / ceiling: PUT ${ratio(
 if (ok('single') && ok('floor')) ratios.push(`- node CPU per GET / bare Nest floor: ${ratio(R.single.get.cpuUsPerReq, R.floor.get.cpuUsPerReq)}× (target ≤ 1.5×); per PUT ${ratio(R.single.put.cpuUsPerReq, R.floor.put.cpuUsPerReq)}×`);
 if (ok('n3') && ok('single')) ratios.push(`- n3 / single: PUT ${ratio(R.n3.put.rps, R.single.put.rps)} (target ≥ 0.45), GET ${ratio(R.n3.get.rps, R.single.get.rps)} (target ≥ 0.5)`);
 for (const s of ['single', 'n3']) if (ok(s) && ok(`${s}-before`)) ratios.push(`- ${s} / ${s}-before: PUT ${ratio(R[s].put.rps, R[`${s}-before`].put.rps)}, GET ${ratio(R[s].get.rps, R[`${s}-before`].get.rps)}; CPU µs per PUT ${ratio(R[s].put.cpuUsPerReq, R[`${s}-before`].put.cpuUsPerReq)}×, per GET ${ratio(R[s].get.cpuUsPerReq, R[`${s}-before`].get.cpuUsPerReq)}×`);
-if (ok('single')) ratios.push(`- single, RSS MiB idle / peak under 4 KiB load: ${fmt(R.single.idleMiB)} / ${fmt(Math.max(R.single.put.peakRssMiB, R.single.get.peakRssMiB))} (targets < 110 / < 180); private (RssAnon, without the node binary's and LMDB's file pages) ${fmt(R.single.idleAnonMiB)} / ${fmt(Math.max(R.single.put.peakAnonMiB, R.single.get.peakAnonMiB))}`);
+if (ok('single')) ratios.push(`- single, RSS MiB idle / peak under 4 KiB load: ${fmt(R.single.idleMiB)} / ${fmt(R.single.peakRssMiB)} (targets < 110 / < 180); private (RssAnon, without the node binary's and LMDB's file pages) ${fmt(R.single.idleAnonMiB)} / ${fmt(R.single.peakAnonMiB)}`);
 const machine = machineInfo(REPO);
 const command = `node bench/small.mjs ${process.argv.slice(2).join(' ')}`.trim();
 const markdown = [`Command: \`${command}\` — wrk -t1 -c${connections}, ${seconds} s per phase, 4 KiB bodies; CPU µs per request = the servers' utime+stime over the phase / requests (for n3: all three nodes). ${machine.date}, ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, commit ${machine.commit}${machine.dirty ? ' (dirty)' : ''}; load generator and servers share the cores, and other work may have been running: compare within one run.`, '', ...lines, '', ...ratios].join('\n');

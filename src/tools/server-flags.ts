@@ -11,7 +11,7 @@
  * to 4 GiB) makes V8 grow the old generation in small steps instead of letting it reach ≈ 3.5× the live heap between
  * major collections. Under sustained 4 KiB load the node's private memory (RssAnon) peaked at 82–87 MiB instead of
  * 180–191, at the same CPU per request (docs/benchmarks.md, "Memory under small-file load"); limits of 96, 256 and
- * 1024 MiB gave 79–94 MiB. The live heap of a busy node is ≈ 30–40 MiB (a heap snapshot after load), and request bodies are
- * Buffers outside the V8 heap, so 512 MiB leaves more than ten times the headroom.
+ * 1024 MiB gave 79–94 MiB. The live heap of a busy node is ≈ 30–40 MiB (a heap snapshot after load), and request
+ * bodies are Buffers outside the V8 heap, so 512 MiB leaves more than ten times the headroom.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=512'];

@@ -67,7 +67,7 @@ describe('judgeOwnClock (the node, from every registry that answered)', () => {
 });
 
 describe('filterOffset (the least delayed of the recent heartbeats)', () => {
-  const sample = (raw: number, rtt = 0): ClockSample => ({ raw, estimate: raw - rtt / 2 });
+  const sample = (raw: number, rtt = 0): ClockSample => ({ raw, estimate: raw - rtt / 2, rttMs: rtt });
 
   it('judges nothing before three heartbeats with their round trip', () => {
     expect(filterOffset([sample(0), sample(1)])).toBeUndefined();
@@ -79,6 +79,21 @@ describe('filterOffset (the least delayed of the recent heartbeats)', () => {
     const samples = [sample(3, 2), sample(600, 2), sample(4, 2), sample(650, 2)];
     expect(filterOffset(samples)).toBe(2);
     expect(isClockSkewed(filterOffset(samples), 500)).toBe(false);
+  });
+
+  it('a node that stalled after sending a heartbeat (its answer read 8 s late) does not look 4 s ahead', () => {
+    // Clocks agree. Heartbeat 2 reached the registry 2 ms after it was sent — the least delayed of all — but the node
+    // read the answer only 8.2 s later (a stalled event loop), so its round trip is 8 200 ms and its estimate
+    // 2 − 4 100. Chosen by the least delay alone, it made a healthy node look 4 s ahead, and it stopped coordinating
+    // writes (seen in the self-healing e2e on a busy machine).
+    const samples = replay([[1005, 1000], [3002, 3000, 10], [13_005, 13_000, 8200], [15_005, 15_000, 10], [17_005, 17_000, 10]]);
+    expect(samples.map((x) => x.estimate)).toEqual([0, -4098, 0, 0, undefined]);
+    expect(filterOffset(samples)).toBe(0);
+    expect(isClockSkewed(filterOffset(samples), 500)).toBe(false);
+  });
+
+  it('prefers the heartbeat with the shortest round trip, whose estimate has the tightest bound', () => {
+    expect(filterOffset([sample(10, 60), sample(12, 20), sample(30, 50)])).toBe(2);
   });
 
   it('a node an hour ahead stays an hour ahead, stalls or not', () => {

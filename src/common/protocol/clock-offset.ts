@@ -11,12 +11,16 @@
 
 /**
  * One heartbeat's measurement. `raw` = receipt − wallClockMs: the offset plus the heartbeat's one-way delay.
- * `estimate` = raw corrected by half of *this* heartbeat's round trip, which the node learns only when the answer
- * arrives and reports with its next heartbeat: until then it is unknown.
+ * `estimate` = raw corrected by half of *this* heartbeat's round trip (`rttMs`), which the node learns only when the
+ * answer arrives and reports with its next heartbeat: until then both are unknown. The node starts timing the round
+ * trip when it reads its clock, so every delay on the way — a stalled event loop on either side included — is inside
+ * `rttMs`, and the estimate is off by at most half of it.
  */
 export interface ClockSample {
   raw: number;
   estimate?: number;
+  /** this heartbeat's round trip; absent when the node did not report one (or in a sample recorded before it was kept) */
+  rttMs?: number;
 }
 
 /** Heartbeats a registry keeps per node to judge its clock; at least {@link MIN_SAMPLES} complete ones before it judges at all. */
@@ -24,19 +28,22 @@ export const CLOCK_WINDOW = 8;
 export const MIN_SAMPLES = 3;
 
 /**
- * The offset of a node from its recent heartbeats. Every delay between the node reading its clock and the registry
- * reading its own — the network, a busy event loop on either side — adds to `raw`, never subtracts, so the least
- * delayed heartbeat (smallest `raw`) is the best one; its estimate is the offset (the clock filter of NTP). A
- * single stalled heartbeat therefore never makes a node look skewed. Undefined until {@link MIN_SAMPLES} heartbeats
- * have their estimate.
+ * The offset of a node from its recent heartbeats: the estimate of the heartbeat with the shortest round trip, whose
+ * error bound (half its round trip) is the tightest — the clock filter of NTP; among equal round trips (or none
+ * reported) the least delayed one, since a delay before the registry reads its clock adds to `raw`, never subtracts.
+ * A stall on either side therefore never makes a node look skewed: one before the registry's receipt lengthens both
+ * `raw` and the round trip; one after it (the answer late, or the node slow to read it) shortens the estimate by half
+ * the stall, but also lengthens that heartbeat's round trip, so it is not the one chosen. Undefined until
+ * {@link MIN_SAMPLES} heartbeats have their estimate.
  */
 export function filterOffset(samples: readonly ClockSample[]): number | undefined {
   let best: ClockSample | undefined;
   let complete = 0;
+  const rttOf = (s: ClockSample) => s.rttMs ?? Number.POSITIVE_INFINITY;
   for (const s of samples) {
     if (s.estimate === undefined) continue;
     complete++;
-    if (!best || s.raw < best.raw) best = s;
+    if (!best || rttOf(s) < rttOf(best) || (rttOf(s) === rttOf(best) && s.raw < best.raw)) best = s;
   }
   return complete >= MIN_SAMPLES ? best?.estimate : undefined;
 }
@@ -51,7 +58,10 @@ export function filterOffset(samples: readonly ClockSample[]): number | undefine
 export function recordHeartbeat(samples: readonly ClockSample[] | undefined, receivedAtMs: number, wallClockMs: number, prevRttMs?: number): ClockSample[] {
   const out = [...(samples ?? [])];
   const last = out[out.length - 1];
-  if (last && last.estimate === undefined) out[out.length - 1] = { raw: last.raw, estimate: prevRttMs === undefined ? last.raw : Math.round(last.raw - Math.max(0, prevRttMs) / 2) };
+  if (last && last.estimate === undefined) {
+    const rttMs = prevRttMs === undefined ? undefined : Math.max(0, prevRttMs);
+    out[out.length - 1] = rttMs === undefined ? { raw: last.raw, estimate: last.raw } : { raw: last.raw, estimate: Math.round(last.raw - rttMs / 2), rttMs };
+  }
   out.push({ raw: receivedAtMs - wallClockMs });
   return out.slice(-CLOCK_WINDOW);
 }

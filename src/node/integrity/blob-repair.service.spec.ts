@@ -10,6 +10,7 @@ import type { PeerClient } from '../peer/peer-client.js';
 import type { Entry } from '../storage/entry.js';
 import { createMemoryStorage, drainStream, type MemoryStorage } from '../storage/memory-store.js';
 import { INLINE_MAX_BYTES } from '../storage/staging.js';
+import { NodeStateService } from '../state/node-state.service.js';
 import { BlobRepairService } from './blob-repair.service.js';
 
 const member = (id: string): Member => ({ id, url: `mem://${id}`, status: 'up', lastHeartbeatAt: '', freeBytes: 0, files: 0 });
@@ -38,7 +39,7 @@ describe('BlobRepairService', () => {
         return healthy.store.openBlob(sha256, size);
       },
     };
-    repair = new BlobRepairService(self, local.store, new PlacementService(local.config, self, membership), peers as PeerClient, local.metrics);
+    repair = new BlobRepairService(self, local.store, new PlacementService(local.config, self, membership), peers as PeerClient, new NodeStateService(), local.metrics);
   });
 
   afterEach(() => repair.onModuleDestroy());

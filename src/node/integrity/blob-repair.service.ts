@@ -6,6 +6,7 @@ import { PlacementService } from '../placement/placement.service.js';
 import { PEER_CLIENT, peerError, type PeerClient } from '../peer/peer-client.js';
 import type { Entry } from '../storage/entry.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
+import { NodeStateService } from '../state/node-state.service.js';
 
 /**
  * Re-fetches the bytes of a blob found corrupt (by a read or the scrubber) from an owner that holds the same content,
@@ -23,6 +24,7 @@ export class BlobRepairService implements OnModuleDestroy {
     private readonly store: LocalStoreService,
     private readonly placement: PlacementService,
     @Inject(PEER_CLIENT) private readonly peers: PeerClient,
+    private readonly state: NodeStateService,
     metrics: MetricsService,
   ) {
     this.repaired = metrics.counter({ name: 'shoal_blobs_repaired_total', help: 'corrupt blobs re-fetched from an owner', labelNames: ['result'] });
@@ -40,9 +42,9 @@ export class BlobRepairService implements OnModuleDestroy {
       for (const owner of this.placement.ownersOfKey(entry.key)) {
         if (owner.id === this.self.id || owner.status !== 'up') continue;
         try {
-          const [theirs] = await this.peers.versions(owner, [entry.key]);
+          const [theirs] = await this.peers.versions(owner, [entry.key], { signal: this.state.stopSignal });
           if (theirs?.sha256 !== entry.sha256) continue;
-          const stream = await this.peers.openBlob(owner, entry.sha256, entry.size);
+          const stream = await this.peers.openBlob(owner, entry.sha256, entry.size, undefined, { signal: this.state.stopSignal });
           const staged = await this.store.stage(stream, { expectedSha256: entry.sha256, declaredLength: entry.size });
           await this.store.restoreBlob(staged);
           this.repaired.inc({ result: 'ok' });

@@ -68,10 +68,11 @@ export class BatchingPeerClient implements PeerClient {
     return this.writes.submit(peer, { claim: { key, version } }, timeoutMs) as Promise<FenceReply>;
   }
 
-  versions(peer: PeerRef, keys: string[], timeoutMs = META_TIMEOUT_MS): Promise<(Entry | null)[]> {
-    // Many keys already travel in one request (sync, hand-off); a read's single key waits for company.
-    if (keys.length !== 1) return this.inner.versions(peer, keys, timeoutMs);
-    return this.reads.submit(peer, keys[0], timeoutMs).then((e) => [e]);
+  versions(peer: PeerRef, keys: string[], opts: SendOptions = {}): Promise<(Entry | null)[]> {
+    // Many keys already travel in one request (sync, hand-off); a read's single key waits for company. A query that
+    // can be aborted (background work, stopped at SIGTERM) goes alone: a shared batch is not one caller's to abort.
+    if (keys.length !== 1 || opts.signal) return this.inner.versions(peer, keys, opts);
+    return this.reads.submit(peer, keys[0], opts.timeoutMs ?? META_TIMEOUT_MS).then((e) => [e]);
   }
 
   putEntries(peer: PeerRef, items: BatchItem[], opts?: SendOptions): Promise<Outcome<PutResult>[]> {
@@ -90,16 +91,16 @@ export class BatchingPeerClient implements PeerClient {
     return this.inner.openUpload(peer, entry);
   }
 
-  openBlob(peer: PeerRef, sha256: string, size: number, range?: ByteRange): Promise<Readable> {
-    return this.inner.openBlob(peer, sha256, size, range);
+  openBlob(peer: PeerRef, sha256: string, size: number, range?: ByteRange, opts?: SendOptions): Promise<Readable> {
+    return this.inner.openBlob(peer, sha256, size, range, opts);
   }
 
-  syncDigests(peer: PeerRef, partitions: string, root: string, recovering: boolean): Promise<DigestAnswer> {
-    return this.inner.syncDigests(peer, partitions, root, recovering);
+  syncDigests(peer: PeerRef, partitions: string, root: string, recovering: boolean, opts?: SendOptions): Promise<DigestAnswer> {
+    return this.inner.syncDigests(peer, partitions, root, recovering, opts);
   }
 
-  partitionEntries(peer: PeerRef, partition: number, after: string | undefined, limit: number, recovering: boolean): Promise<EntryPage> {
-    return this.inner.partitionEntries(peer, partition, after, limit, recovering);
+  partitionEntries(peer: PeerRef, partition: number, after: string | undefined, limit: number, recovering: boolean, opts?: SendOptions): Promise<EntryPage> {
+    return this.inner.partitionEntries(peer, partition, after, limit, recovering, opts);
   }
 
   scan(peer: PeerRef, prefix: string, after: string | undefined, limit: number): Promise<EntryPage> {
@@ -148,7 +149,7 @@ export class BatchingPeerClient implements PeerClient {
 
   /** The versions route has always taken many keys: no fallback needed, and a refusal refuses every key alike. */
   private async sendVersions(peer: PeerRef, keys: string[], timeoutMs: number): Promise<Outcome<Entry | null>[]> {
-    const found = await this.inner.versions(peer, keys, timeoutMs);
+    const found = await this.inner.versions(peer, keys, { timeoutMs });
     return keys.map((_, i) => ({ ok: true, value: found[i] ?? null }));
   }
 

@@ -87,31 +87,34 @@ export class HttpPeerClient implements PeerClient, OnApplicationShutdown {
     });
   }
 
-  async versions(peer: PeerRef, keys: string[], timeoutMs = META_TIMEOUT_MS): Promise<(Entry | null)[]> {
-    return (await this.http.json<{ entries: (Entry | null)[] }>({ method: 'POST', url: withQuery(peer.url, '/internal/versions'), json: { keys }, timeoutMs })).entries;
+  async versions(peer: PeerRef, keys: string[], opts: SendOptions = {}): Promise<(Entry | null)[]> {
+    const x = { method: 'POST', url: withQuery(peer.url, '/internal/versions'), json: { keys }, timeoutMs: opts.timeoutMs ?? META_TIMEOUT_MS, signal: opts.signal } as const;
+    return (await this.http.json<{ entries: (Entry | null)[] }>(x)).entries;
   }
 
-  openBlob(peer: PeerRef, sha256: string, size: number, range?: ByteRange): Promise<Readable> {
+  openBlob(peer: PeerRef, sha256: string, size: number, range?: ByteRange, opts: SendOptions = {}): Promise<Readable> {
     return this.http.stream({
       method: 'GET',
       url: withQuery(peer.url, `/internal/blobs/${sha256}`, { size }),
       headers: range ? { range: `bytes=${range.start}-${range.end}` } : {},
       timeoutMs: META_TIMEOUT_MS,
+      signal: opts.signal,
       ok: (s) => s === 200 || s === 206,
     });
   }
 
-  syncDigests(peer: PeerRef, partitions: string, root: string, recovering: boolean): Promise<DigestAnswer> {
+  syncDigests(peer: PeerRef, partitions: string, root: string, recovering: boolean, opts: SendOptions = {}): Promise<DigestAnswer> {
     const headers = recovering ? { [RECOVERING_HEADER]: '1' } : {};
-    return this.http.json<DigestAnswer>({ method: 'POST', url: withQuery(peer.url, '/internal/sync/digests'), json: { partitions, root }, headers, timeoutMs: META_TIMEOUT_MS });
+    return this.http.json<DigestAnswer>({ method: 'POST', url: withQuery(peer.url, '/internal/sync/digests'), json: { partitions, root }, headers, timeoutMs: META_TIMEOUT_MS, signal: opts.signal });
   }
 
-  partitionEntries(peer: PeerRef, partition: number, after: string | undefined, limit: number, recovering: boolean): Promise<EntryPage> {
+  partitionEntries(peer: PeerRef, partition: number, after: string | undefined, limit: number, recovering: boolean, opts: SendOptions = {}): Promise<EntryPage> {
     return this.http.json<EntryPage>({
       method: 'GET',
       url: withQuery(peer.url, `/internal/sync/partitions/${partition}`, { limit, after }),
       headers: recovering ? { [RECOVERING_HEADER]: '1' } : {},
       timeoutMs: META_TIMEOUT_MS * 3,
+      signal: opts.signal,
     });
   }
 

@@ -33,7 +33,7 @@ export interface PeerRef {
 }
 
 export interface SendOptions {
-  /** Aborts the transfer (the coordinator gave the write up). */
+  /** Aborts the transfer (the coordinator gave the write up; the node stops and ends its background work). */
   signal?: AbortSignal;
   /** Total time allowed; 0 = none. */
   timeoutMs?: number;
@@ -91,13 +91,13 @@ export interface PeerClient {
    */
   writeBatch(peer: PeerRef, claims: FenceClaim[], items: BatchItem[], opts?: SendOptions): Promise<WriteBatchOutcome>;
   /** The versions a peer holds for some keys (metadata only); `null` where it holds nothing. */
-  versions(peer: PeerRef, keys: string[], timeoutMs?: number): Promise<(Entry | null)[]>;
-  /** Streams a blob from a peer. The caller verifies the hash of a whole blob. */
-  openBlob(peer: PeerRef, sha256: string, size: number, range?: ByteRange): Promise<Readable>;
+  versions(peer: PeerRef, keys: string[], opts?: SendOptions): Promise<(Entry | null)[]>;
+  /** Streams a blob from a peer. The caller verifies the hash of a whole blob. `signal` ends the body too. */
+  openBlob(peer: PeerRef, sha256: string, size: number, range?: ByteRange, opts?: Pick<SendOptions, 'signal'>): Promise<Readable>;
   /** Anti-entropy, step 1: compares one root hash over the shared partitions; on a mismatch, the peer's digests. */
-  syncDigests(peer: PeerRef, partitions: string, root: string, recovering: boolean): Promise<DigestAnswer>;
+  syncDigests(peer: PeerRef, partitions: string, root: string, recovering: boolean, opts?: Pick<SendOptions, 'signal'>): Promise<DigestAnswer>;
   /** Anti-entropy, step 2: a page of a peer's entries of one partition (tombstones included), in key order. */
-  partitionEntries(peer: PeerRef, partition: number, after: string | undefined, limit: number, recovering: boolean): Promise<EntryPage>;
+  partitionEntries(peer: PeerRef, partition: number, after: string | undefined, limit: number, recovering: boolean, opts?: Pick<SendOptions, 'signal'>): Promise<EntryPage>;
   /** A page of a peer's local entries in key order (tombstones included), for cluster-wide listing. */
   scan(peer: PeerRef, prefix: string, after: string | undefined, limit: number): Promise<EntryPage>;
 }

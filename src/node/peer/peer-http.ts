@@ -20,6 +20,7 @@ export interface Exchange {
    * answer's head for {@link PeerHttp.stream}.
    */
   timeoutMs?: number;
+  /** Aborts the exchange — for {@link PeerHttp.stream}, the answer's body too, until it has been read. */
   signal?: AbortSignal;
   /** statuses that are an answer rather than a refusal (default: 2xx) */
   ok?: (status: number) => boolean;
@@ -87,6 +88,7 @@ export class PeerHttp {
       if (!(x.ok ?? is2xx)(res.statusCode ?? 0)) throw refusal(res, await readAll(res, MAX_ERROR_BODY));
       // Streamed on at the reader's pace: a slow client of a proxied read is not a stalled peer.
       req.setTimeout(0);
+      abortBody(res, x.signal);
       return res;
     } catch (err) {
       req.destroy();
@@ -120,6 +122,18 @@ export class PeerHttp {
     };
     return { req, response, clear };
   }
+}
+
+/** An abort after the head has arrived still ends the body (a background pull stalled mid-file, at SIGTERM). */
+function abortBody(res: IncomingMessage, signal: AbortSignal | undefined): void {
+  if (!signal) return;
+  const onAbort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  if (signal.aborted) {
+    onAbort();
+    return;
+  }
+  signal.addEventListener('abort', onAbort, { once: true });
+  res.once('close', () => signal.removeEventListener('abort', onAbort));
 }
 
 /** `path` under a peer's base URL (which may carry a path prefix; config strips its trailing slashes). */

@@ -52,13 +52,14 @@ export class DeliveryService {
 
   /**
    * Makes sure `to` holds each entry (or a newer version): asks it for its versions in one request, then sends only
-   * what it lacks, a few at a time. Resolves with the entries it now holds; an unreachable owner holds none.
+   * what it lacks, a few at a time. Resolves with the entries it now holds; an unreachable owner holds none. `signal`
+   * (the node stopping) ends it early: what was not confirmed is simply not held yet.
    */
-  async deliverMissing(to: Member, entries: Entry[], purpose: DeliveryPurpose): Promise<Entry[]> {
+  async deliverMissing(to: Member, entries: Entry[], purpose: DeliveryPurpose, signal?: AbortSignal): Promise<Entry[]> {
     if (entries.length === 0) return [];
     let theirs: (Entry | null)[];
     try {
-      theirs = await this.peers.versions(to, entries.map((e) => e.key));
+      theirs = await this.peers.versions(to, entries.map((e) => e.key), { signal });
     } catch (err) {
       this.logger.debug({ owner: to.id, err: peerError(err) }, 'owner unreachable; nothing delivered');
       return [];
@@ -68,8 +69,9 @@ export class DeliveryService {
       const e = entries[i];
       const t = theirs[i];
       if (!t || compareVersions(t.version, e.version) < 0) {
+        if (signal?.aborted) return;
         try {
-          await this.send(to, e);
+          await this.send(to, e, undefined, { signal });
           this.sent.entries.inc({ purpose });
           if (!e.deleted) this.sent.bytes.inc({ purpose }, e.size);
         } catch (err) {

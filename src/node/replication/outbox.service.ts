@@ -58,7 +58,7 @@ export class OutboxService {
     const confirmations = new Map<string, number>();
     for (const owner of others) {
       if (owner.status !== 'up') continue;
-      for (const e of await this.delivery.deliverMissing(owner, entries, purpose)) {
+      for (const e of await this.delivery.deliverMissing(owner, entries, purpose, this.state.stopSignal)) {
         confirmations.set(e.key, (confirmations.get(e.key) ?? 0) + 1);
         await hooks.confirmed?.(owner, e);
       }

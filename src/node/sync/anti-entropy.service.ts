@@ -132,7 +132,7 @@ export class AntiEntropyService implements SyncAnswers {
 
   private async syncWith(peer: Member, shared: number[], report: RoundReport): Promise<void> {
     const root = rootOf(shared, (p) => this.store.entries.digest(p));
-    const answer = await this.peers.syncDigests(peer, encodePartitions(shared, this.placement.partitionCount), root, this.state.recovering);
+    const answer = await this.peers.syncDigests(peer, encodePartitions(shared, this.placement.partitionCount), root, this.state.recovering, { signal: this.state.stopSignal });
     if (answer.equal) return;
     const differing = shared.filter((p) => answer.digests?.[p] !== this.store.entries.digest(p).toString('hex'));
     report.differing += differing.length;
@@ -146,7 +146,7 @@ export class AntiEntropyService implements SyncAnswers {
     report.knownByPeers.set(p, known);
     let after: string | undefined;
     for (;;) {
-      const page = await this.peers.partitionEntries(peer, p, after, PAGE, this.state.recovering);
+      const page = await this.peers.partitionEntries(peer, p, after, PAGE, this.state.recovering, { signal: this.state.stopSignal });
       const newer = page.entries.filter((e) => {
         known.add(e.key);
         const local = this.store.get(e.key);
@@ -170,7 +170,7 @@ export class AntiEntropyService implements SyncAnswers {
       this.m.pulled.inc({ kind: e.deleted ? 'tombstone' : 'metadata' });
       return;
     }
-    const stream = await this.peers.openBlob(peer, e.sha256, e.size);
+    const stream = await this.peers.openBlob(peer, e.sha256, e.size, undefined, { signal: this.state.stopSignal });
     const staged = await this.store.stage(stream, { expectedSha256: e.sha256, declaredLength: e.size });
     await this.store.commit(e, staged);
     this.m.pulled.inc({ kind: 'file' });

@@ -88,7 +88,8 @@ export class PeerHttp {
       if (!(x.ok ?? is2xx)(res.statusCode ?? 0)) throw refusal(res, await readAll(res, MAX_ERROR_BODY));
       // Streamed on at the reader's pace: a slow client of a proxied read is not a stalled peer.
       req.setTimeout(0);
-      abortBody(res, x.signal);
+      // An abort after the head still ends the body (a background pull stalled mid-file, at SIGTERM).
+      res.once('close', onAbort(x.signal, (err) => res.destroy(err)));
       return res;
     } catch (err) {
       req.destroy();
@@ -108,9 +109,7 @@ export class PeerHttp {
     });
     response.catch(() => undefined);
     const timer = x.timeoutMs ? setTimeout(() => req.destroy(Object.assign(new Error(`timeout of ${x.timeoutMs}ms exceeded`), { code: 'ETIMEDOUT' })), x.timeoutMs) : undefined;
-    const onAbort = () => req.destroy(x.signal?.reason instanceof Error ? x.signal.reason : new Error('aborted'));
-    if (x.signal?.aborted) onAbort();
-    else x.signal?.addEventListener('abort', onAbort, { once: true });
+    const unwatch = onAbort(x.signal, (err) => req.destroy(err));
     const body = json ?? x.body;
     if (body === undefined) req.end();
     else if (Buffer.isBuffer(body)) req.end(body);
@@ -118,22 +117,22 @@ export class PeerHttp {
     else pipeline(body, req, (err) => err && req.destroy(err));
     const clear = () => {
       if (timer) clearTimeout(timer);
-      x.signal?.removeEventListener('abort', onAbort);
+      unwatch();
     };
     return { req, response, clear };
   }
 }
 
-/** An abort after the head has arrived still ends the body (a background pull stalled mid-file, at SIGTERM). */
-function abortBody(res: IncomingMessage, signal: AbortSignal | undefined): void {
-  if (!signal) return;
-  const onAbort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+/** Calls `destroy` with the abort's reason when `signal` aborts (at once if it has); returns the unsubscriber. */
+function onAbort(signal: AbortSignal | undefined, destroy: (err: Error) => void): () => void {
+  if (!signal) return () => undefined;
+  const fire = () => destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
   if (signal.aborted) {
-    onAbort();
-    return;
+    fire();
+    return () => undefined;
   }
-  signal.addEventListener('abort', onAbort, { once: true });
-  res.once('close', () => signal.removeEventListener('abort', onAbort));
+  signal.addEventListener('abort', fire, { once: true });
+  return () => signal.removeEventListener('abort', fire);
 }
 
 /** `path` under a peer's base URL (which may carry a path prefix; config strips its trailing slashes). */

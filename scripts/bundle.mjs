@@ -10,7 +10,8 @@
 //
 // Left outside the bundle (resolved from node_modules at run time): packages that load files next to themselves —
 // lmdb (a native addon, and msgpackr with it), swagger-ui-dist (the UI's static files), pino (its transports run
-// worker files) — and Nest's optional integrations, which Nest probes with require() and must find missing.
+// worker files) — Nest's optional integrations, which Nest probes with require() and must find missing — and
+// Express's router (see `external` below).
 import { build } from 'esbuild';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +43,10 @@ await build({
     'lmdb', 'msgpackr', 'swagger-ui-dist', 'pino', 'thread-stream',
     '@nestjs/microservices', '@nestjs/microservices/*', '@nestjs/websockets', '@nestjs/websockets/*',
     '@nestjs/platform-socket.io', '@fastify/static', 'class-transformer/storage',
+    // keepNames wraps every named function the bundle creates at run time in a __name() call (Object.defineProperty);
+    // the router makes several per request (next, param callbacks, route dispatch), which cost ≈ 3 % of a node's CPU
+    // under 4 KiB GETs (docs/benchmarks.md). Loaded from node_modules (six small files), it runs as its authors wrote it.
+    'router',
   ],
   // CommonJS packages inside an ES module bundle still call require() for node built-ins and the externals above.
   banner: { js: "import { createRequire as __shoalCreateRequire } from 'node:module'; const require = __shoalCreateRequire(import.meta.url);" },

@@ -35,8 +35,8 @@ function rawKey(req: Request): string {
  * those the streamed answer carries ({@link send}), in the same order.
  */
 function sendWhole(res: Response, out: FileResponse & { data: Buffer }): void {
-  res.statusCode = out.status;
-  for (const [name, value] of Object.entries(out.headers)) res.setHeader(name, value);
+  // writeHead with the object: Node validates each header as setHeader would, without building its own header map.
+  res.writeHead(out.status, out.headers);
   res.end(out.data);
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { mapLimit } from '../../common/async/map-limit.js';
@@ -46,7 +46,7 @@ export class DeliveryService {
    */
   private bytesOf(entry: Entry): Readable | Buffer {
     const inline = this.store.entries.getInline(entry.sha256);
-    if (inline?.length === entry.size && createHash('sha256').update(inline).digest('hex') === entry.sha256) return inline;
+    if (inline?.length === entry.size && hash('sha256', inline) === entry.sha256) return inline;
     return this.store.openBlob(entry.sha256, entry.size);
   }
 

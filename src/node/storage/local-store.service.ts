@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { ShoalError } from '../../common/errors.js';
@@ -163,7 +163,7 @@ export class LocalStoreService implements OnModuleInit, NodeStatsSource {
   readInline(entry: Entry): Buffer | null | undefined {
     const data = this.index.getInline(entry.sha256);
     if (data === undefined) return undefined;
-    const actual = createHash('sha256').update(data).digest('hex');
+    const actual = hash('sha256', data); // one-shot: no Hash object for a body already in memory
     if (actual === entry.sha256) return data;
     void this.handleCorrupt(entry, new CorruptBlobError(entry.sha256, actual), 'read');
     return null;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Recent answers: one request asks for its key's partition three or four times (placement, fencing, the local commit),
@@ -16,7 +16,7 @@ export function partitionOf(key: string, bits: number): number {
   }
   let p = recent.get(key);
   if (p === undefined) {
-    p = createHash('sha256').update(key, 'utf8').digest().readUInt32BE(0) >>> (32 - bits);
+    p = hash('sha256', key, 'buffer').readUInt32BE(0) >>> (32 - bits);
     if (recent.size >= RECENT_MAX) recent.clear();
     recent.set(key, p);
   }

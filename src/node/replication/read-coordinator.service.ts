@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ShoalError } from '../../common/errors.js';
@@ -12,16 +13,23 @@ import { compareVersions } from '../storage/hlc.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import type { ByteRange } from '../storage/range.js';
 import { VerifyStream } from '../storage/verify-stream.js';
-import { firstSuccesses } from './quorum.js';
+import { askInTurn } from './quorum.js';
 import { ReadRepairService, type OwnerAnswer } from './read-repair.service.js';
 
+/**
+ * A read asks R owners; when one of them has not answered after this long, the next owner is asked too (a hedged
+ * request), so that a hung owner still marked up costs a read this much, not its timeout.
+ */
+const READ_HEDGE_MS = 50;
 /** How long a read waits for a leaving node's answer beyond the owners' (it normally answers in milliseconds). */
 const LEAVING_READ_WAIT_MS = 1000;
 
 /**
- * The read side of coordination (DESIGN §3 Download): ask R owners for the version they hold (metadata only), take
- * the newest (a tombstone counts), stream it from the local disk if held, else proxy it from an owner that has it;
- * owners found stale are repaired in the background.
+ * The read side of coordination (DESIGN §3 Download): ask R owners for the version they hold (metadata only) — this
+ * node first when it owns the key, the others in this node's order ({@link readRank}), another one in place of any
+ * that fails or is slow —
+ * take the newest (a tombstone counts), stream it from the local disk if held, else proxy it from an owner that has
+ * it; owners found stale among those asked are repaired in the background (anti-entropy repairs the others).
  */
 @Injectable()
 export class ReadCoordinatorService {
@@ -49,13 +57,15 @@ export class ReadCoordinatorService {
       return { entry, holders: entry ? owners : [] };
     }
     const { r } = this.placement.effective();
-    // A recovering node does not trust its own answers yet (it may hold deletes it missed).
+    // A recovering node does not trust its own answers yet (it may hold deletes it missed). Its own answer, when it
+    // can give one, comes first: it costs no request and counts as one of the R (see readRank for the others).
     const reachable = owners.filter((o) => (o.id === this.self.id ? !this.state.recovering : o.status === 'up'));
-    const tasks = reachable.map(async (member): Promise<OwnerAnswer> => ({
+    reachable.sort((a, b) => this.readRank(a.id) - this.readRank(b.id));
+    const ask = async (member: Member): Promise<OwnerAnswer> => ({
       member,
       entry: member.id === this.self.id ? (this.store.get(key) ?? null) : ((await this.peers.versions(member, [key]))[0] ?? null),
-    }));
-    const { quorum, all } = firstSuccesses(tasks, r);
+    });
+    const { quorum, all } = askInTurn(reachable, r, ask, READ_HEDGE_MS);
     const extra = this.askLeavingHolders(key);
     const answers = await quorum.catch((err: unknown) => {
       throw new ShoalError('INSUFFICIENT_REPLICAS', `fewer than ${r} owners of this key answered (${peerError(err)})`, { retryAfter: 2 }, { 'Retry-After': '2' });
@@ -71,6 +81,20 @@ export class ReadCoordinatorService {
     if (newest) void all.then((results) => this.readRepair.repair(newest, results)).catch((err: unknown) => this.logger.warn({ err }, 'read-repair failed'));
     const holders = trusted.filter((a) => a.entry && newest && a.entry.version === newest.version).map((a) => a.member);
     return { entry: newest, holders };
+  }
+
+  private readonly ranks = new Map<string, number>();
+
+  /**
+   * The order in which this node asks owners for versions: itself first, then the others in an order of its own
+   * (a hash of both ids), the same for every key, so that concurrent reads' queries go to one peer and share its
+   * batches — while other coordinators favour other peers.
+   */
+  private readRank(id: string): number {
+    if (id === this.self.id) return -1;
+    let rank = this.ranks.get(id);
+    if (rank === undefined) this.ranks.set(id, (rank = hash('sha256', `${this.self.id}\u0000${id}`, 'buffer').readUInt32BE(0)));
+    return rank;
   }
 
   /**

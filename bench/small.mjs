@@ -2,7 +2,7 @@
 // Small files with wrk (Debian package): 4 KiB PUTs on unique keys with distinct bodies, then GETs cycling over the
 // keys written, at c=16 on keep-alive connections; req/s, p50/p99 and the servers' CPU µs per request from
 // /proc/PID/stat, side by side with the bare-Nest floor and the node:http ceiling measured in the same run.
-//   node bench/small.mjs [--only floor,ceiling,single,n3] [--seconds 8] [--connections 16] [--before DIR] [--write-doc]
+//   node bench/small.mjs [--only floor,ceiling,single,n3] [--seconds 8] [--connections 16] [--rounds 1] [--before DIR] [--write-doc]
 // Everything runs on 127.0.0.1; every phase is bounded by wrk's -d; every process started here is stopped here.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +24,8 @@ const HELP = `usage: node bench/small.mjs [options]
                      single-before and n3-before (the same from another checkout)
   --seconds N        length of each wrk phase (default 8)
   --connections N    concurrent connections (default 16)
+  --rounds N         measure every scenario N times, taking turns (floor, ceiling, single, n3, floor, …); the table
+                     gives each figure's median over the rounds (peak RSS: the highest), the ratios are of medians
   --before DIR       a Shoal checkout (built) to measure in the same run, e.g. the main branch before a change
   --write-doc        replace the small-file section of docs/benchmarks.md
   --keep             keep temp dirs and logs`;
@@ -34,6 +36,7 @@ const opts = parseArgs({
     seconds: { type: 'string', default: '8' },
     connections: { type: 'string', default: '16' },
     before: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
     'write-doc': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -45,6 +48,7 @@ if (opts.help) {
 }
 const seconds = Math.min(120, Math.max(1, Number(opts.seconds) || 8));
 const connections = Math.min(256, Math.max(1, Number(opts.connections) || 16));
+const rounds = Math.min(9, Math.max(1, Number(opts.rounds) || 1));
 
 const SCENARIOS = {
   floor: { desc: 'bare NestJS 12, one controller, in-memory (bench/floor-nest.mjs)', start: startFloor },
@@ -142,29 +146,55 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-const results = {};
-for (const name of only) {
-  process.stderr.write(`# ${name}: ${SCENARIOS[name].desc}\n`);
-  let target;
-  try {
-    target = await SCENARIOS[name].start(ctx);
-    const filesPath = new URL(target.baseUrl).pathname;
-    const idle = await idleRss(target);
-    // a short warm-up (JIT, connections, LMDB pages), not measured
-    await runWrkShort(target, filesPath);
-    results[name] = { ...idle, ...(await measure(target, runWrk, luaScripts(runDir, filesPath, name))) };
-    const r = results[name];
-    process.stderr.write(`#   PUT ${r.put.rps.toFixed(0)}/s ${r.put.cpuUsPerReq.toFixed(0)} µs  GET ${r.get.rps.toFixed(0)}/s ${r.get.cpuUsPerReq.toFixed(0)} µs\n`);
-  } catch (err) {
-    if (err instanceof SkipError) process.stderr.write(`#   skipped: ${err.message}\n`);
-    else {
-      process.stderr.write(`#   FAILED: ${err.stack}\n# logs in ${logDir}\n`);
-      results[name] = { failed: err.message };
+/** name → the results of each round (taking turns, so that a slow minute of the host falls on every scenario alike) */
+const perRound = {};
+for (let round = 1; round <= rounds; round++) {
+  for (const name of only) {
+    process.stderr.write(`# ${name}${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}: ${SCENARIOS[name].desc}\n`);
+    let target;
+    try {
+      target = await SCENARIOS[name].start(ctx);
+      const filesPath = new URL(target.baseUrl).pathname;
+      const idle = await idleRss(target);
+      // a short warm-up (JIT, connections, LMDB pages), not measured
+      await runWrkShort(target, filesPath);
+      const r = { ...idle, ...(await measure(target, runWrk, luaScripts(runDir, filesPath, `${name}-${round}`))) };
+      (perRound[name] ??= []).push(r);
+      process.stderr.write(`#   PUT ${r.put.rps.toFixed(0)}/s ${r.put.cpuUsPerReq.toFixed(0)} µs  GET ${r.get.rps.toFixed(0)}/s ${r.get.cpuUsPerReq.toFixed(0)} µs\n`);
+    } catch (err) {
+      if (err instanceof SkipError) process.stderr.write(`#   skipped: ${err.message}\n`);
+      else {
+        process.stderr.write(`#   FAILED: ${err.stack}\n# logs in ${logDir}\n`);
+        (perRound[name] ??= []).push({ failed: err.message });
+      }
+    } finally {
+      await target?.stop();
     }
-  } finally {
-    await target?.stop();
   }
 }
+
+const median = (xs) => {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+/** One row per scenario: each figure's median over its rounds (peak RSS the highest); a failed round fails the row. */
+function combine(rs) {
+  const failed = rs.find((r) => r.failed);
+  if (failed) return failed;
+  const phase = (k) => Object.fromEntries(['rps', 'p50', 'p99', 'cpuUsPerReq'].map((f) => [f, median(rs.map((r) => r[k][f]))]));
+  return {
+    put: phase('put'),
+    get: phase('get'),
+    idleMiB: median(rs.map((r) => r.idleMiB)),
+    idleAnonMiB: median(rs.map((r) => r.idleAnonMiB)),
+    peakRssMiB: Math.max(...rs.map((r) => r.peakRssMiB)),
+    peakAnonMiB: Math.max(...rs.map((r) => r.peakAnonMiB)),
+    each: rs,
+  };
+}
+const results = Object.fromEntries(Object.entries(perRound).map(([name, rs]) => [name, combine(rs)]));
 
 async function runWrkShort(target, filesPath) {
   const scripts = luaScripts(runDir, filesPath, `warm-${target.name}`);
@@ -185,6 +215,13 @@ for (const [name, r] of Object.entries(results)) {
   }
   lines.push(`| ${name} | ${fmt(r.put.rps)} | ${fmt(r.put.p50, 2)} / ${fmt(r.put.p99, 2)} | ${fmt(r.put.cpuUsPerReq)} | ${fmt(r.get.rps)} | ${fmt(r.get.p50, 2)} / ${fmt(r.get.p99, 2)} | ${fmt(r.get.cpuUsPerReq)} | ${fmt(r.idleMiB)} / ${fmt(r.peakRssMiB)} | ${fmt(r.idleAnonMiB)} / ${fmt(r.peakAnonMiB)} |`);
 }
+if (rounds > 1) {
+  lines.push('', `Each round (PUT req/s, CPU µs/PUT; GET req/s, CPU µs/GET; peak RSS MiB), in the order run:`, '');
+  for (const [name, r] of Object.entries(results)) {
+    if (r.failed) continue;
+    lines.push(`- ${name}: ${r.each.map((e) => `${fmt(e.put.rps)}, ${fmt(e.put.cpuUsPerReq)}; ${fmt(e.get.rps)}, ${fmt(e.get.cpuUsPerReq)}; ${fmt(e.peakRssMiB)}`).join(' · ')}`);
+  }
+}
 const R = results;
 const ok = (n) => R[n] && !R[n].failed;
 const ratios = [];
@@ -195,7 +232,7 @@ for (const s of ['single', 'n3']) if (ok(s) && ok(`${s}-before`)) ratios.push(`-
 if (ok('single')) ratios.push(`- single, RSS MiB idle / peak under 4 KiB load: ${fmt(R.single.idleMiB)} / ${fmt(R.single.peakRssMiB)} (targets < 110 / < 180); private (RssAnon, without the node binary's and LMDB's file pages) ${fmt(R.single.idleAnonMiB)} / ${fmt(R.single.peakAnonMiB)}`);
 const machine = machineInfo(REPO);
 const command = `node bench/small.mjs ${process.argv.slice(2).join(' ')}`.trim();
-const markdown = [`Command: \`${command}\` — wrk -t1 -c${connections}, ${seconds} s per phase, 4 KiB bodies; CPU µs per request = the servers' utime+stime over the phase / requests (for n3: all three nodes). ${machine.date}, ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, commit ${machine.commit}${machine.dirty ? ' (dirty)' : ''}; load generator and servers share the cores, and other work may have been running: compare within one run.`, '', ...lines, '', ...ratios].join('\n');
+const markdown = [`Command: \`${command}\` — wrk -t1 -c${connections}, ${seconds} s per phase, 4 KiB bodies${rounds > 1 ? `, ${rounds} rounds taking turns, medians` : ''}; CPU µs per request = the servers' utime+stime over the phase / requests (for n3: all three nodes). ${machine.date}, ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, commit ${machine.commit}${machine.dirty ? ' (dirty)' : ''}; load generator and servers share the cores, and other work may have been running: compare within one run.`, '', ...lines, '', ...ratios].join('\n');
 console.log(markdown);
 if (opts['write-doc']) writeMarkedSection(path.join(REPO, 'docs', 'benchmarks.md'), { id: 'small-files', writer: command, markdown });
 if (!opts.keep) removeDir(runDir);

@@ -126,24 +126,47 @@ export async function* chunksOf(source: Readable): AsyncGenerator<Buffer> {
     while ((chunk = source.read() as Buffer | null) !== null) yield chunk;
     if (source.readableEnded) return;
     if (source.errored) throw source.errored;
-    if (source.destroyed) throw Object.assign(new Error('the stream closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    if (source.destroyed) throw prematureClose();
     await new Promise<void>((resolve, reject) => {
-      const settle = (err?: Error) => {
-        source.off('readable', onReadable);
-        source.off('end', onReadable);
-        source.off('error', settle);
-        source.off('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onReadable = () => settle();
-      const onClose = () => settle(source.readableEnded ? undefined : (source.errored ?? Object.assign(new Error('the stream closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
-      source.on('readable', onReadable);
-      source.on('end', onReadable);
-      source.on('error', settle);
-      source.on('close', onClose);
+      waiting.set(source, { resolve, reject });
+      source.on('readable', wake);
+      source.on('end', wake);
+      source.on('error', wake);
+      source.on('close', wakeOnClose);
     });
   }
+}
+
+/**
+ * Who waits in {@link chunksOf} for each stream. The listeners are module-level functions (the stream is their
+ * `this`), not closures made per wait: the server bundle keeps function names (esbuild keepNames), and every named
+ * closure created at run time costs a `__name()` call there — ≈ 1.5 % of a small PUT's CPU for these three.
+ */
+const waiting = new WeakMap<Readable, { resolve: () => void; reject: (err: Error) => void }>();
+
+/** 'readable' and 'end' (no argument): more to read, or the end; 'error': the stream failed. */
+function wake(this: Readable, err?: Error): void {
+  settle(this, err);
+}
+
+function wakeOnClose(this: Readable): void {
+  settle(this, this.readableEnded ? undefined : (this.errored ?? prematureClose()));
+}
+
+function settle(source: Readable, err: Error | undefined): void {
+  const waiter = waiting.get(source);
+  source.off('readable', wake);
+  source.off('end', wake);
+  source.off('error', wake);
+  source.off('close', wakeOnClose);
+  if (!waiter) return;
+  waiting.delete(source);
+  if (err) waiter.reject(err);
+  else waiter.resolve();
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('the stream closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 /** Stages `source` into the temp file `tmpPath` (created exclusively, fsynced before this resolves). */

@@ -12,6 +12,7 @@ import { bearerToken, tokenEquals } from './common/auth/bearer.js';
 import { buildOpenApi, serveOpenApi } from './common/http/openapi.js';
 import { ShoalExpressAdapter } from './common/http/shoal-express-adapter.js';
 import { ShoalError } from './common/errors.js';
+import { DirectContext, DirectRoutes } from './common/http/direct-routes.js';
 import { requestObserver } from './common/http/request-observer.js';
 import { ROOT_LOGGER } from './common/logging/logging.module.js';
 import { ClientLoadService } from './common/metrics/client-load.service.js';
@@ -57,13 +58,22 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   // Express would add a weak ETag to every JSON and problem answer; on /v1 an ETag means the file's SHA-256, nothing else.
   app.set('etag', false);
   app.set('query parser', 'simple');
-  // First layer of all, so that every request — routed, refused or unmatched — is measured and logged once.
-  app.use(requestObserver(app.get<PinoInstance>(ROOT_LOGGER), app.get(MetricsService), app.get(ClientLoadService)));
+  // Before any routing, so that every request — direct, routed, refused or unmatched — is measured and logged once.
+  // Direct routes (common/http/direct-routes.ts) are answered here; everything else goes on to Express.
+  const observe = requestObserver(app.get<PinoInstance>(ROOT_LOGGER), app.get(MetricsService), app.get(ClientLoadService));
+  const direct = app.get(DirectRoutes);
+  const filter = new ProblemDetailsFilter();
+  (app.getHttpAdapter() as ShoalExpressAdapter).setFrontDoor((req, res, express) => {
+    observe(req, res);
+    const answered = direct.dispatch(req, res);
+    if (answered) answered.catch((err: unknown) => filter.catch(err, new DirectContext(req, res)));
+    else express(req, res);
+  });
   const json = express.json({ limit: '4mb', type: ['application/json', 'application/*+json'] });
   // Internal routes parse nothing for a caller without the cluster token: the guard answers 401 before any work.
   const unauthenticatedInternal = (req: express.Request) => req.url.startsWith('/internal/') && !tokenEquals(bearerToken(req) ?? '', config.clusterToken);
   app.use((req: express.Request, res: express.Response, next: express.NextFunction) => (RAW_BODY.test(req.url) || unauthenticatedInternal(req) ? next() : json(req, res, next)));
-  app.useGlobalFilters(new ProblemDetailsFilter());
+  app.useGlobalFilters(filter);
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true, exceptionFactory: (errors) => new ShoalError('VALIDATION_FAILED', 'the request did not pass validation', { errors: errors.flatMap((e) => Object.values(e.constraints ?? {}).map((m) => m)) }) }));
   app.enableShutdownHooks();
   const openapi = buildOpenApi(app, config.role, VERSION);

@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERROR_STATUS, ShoalError, type ShoalErrorCode } from './errors.js';
 
 export interface ProblemDocument {
@@ -65,14 +65,22 @@ export function toProblem(err: unknown, logger?: Logger): { doc: ProblemDocument
   return { doc: problem('INTERNAL', 'an unexpected error occurred; it has been logged'), headers: {} };
 }
 
-export function sendProblem(res: Response, doc: ProblemDocument, headers: Record<string, string> = {}): void {
+/**
+ * Writes the problem document with Node's own response (no Express helpers), so that it serves direct routes too:
+ * the headers Express's `res.type(...).send(string)` gave (`; charset=utf-8`, Content-Length), no ETag.
+ */
+export function sendProblem(res: ServerResponse, doc: ProblemDocument, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     // Too late for a status: cut the stream so the client sees an incomplete body rather than bad bytes.
     res.destroy();
     return;
   }
+  const body = Buffer.from(JSON.stringify(doc));
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  res.status(doc.status).type('application/problem+json').send(JSON.stringify(doc));
+  res.statusCode = doc.status;
+  res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
 }
 
 /** The one exception filter: every error of every role leaves as application/problem+json (RFC 9457). */
@@ -82,16 +90,17 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   catch(err: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    const req = ctx.getRequest<Request>();
-    const res = ctx.getResponse<Response>();
+    const req = ctx.getRequest<IncomingMessage & { originalUrl?: string }>();
+    const res = ctx.getResponse<ServerResponse>();
+    const url = req.originalUrl ?? req.url ?? '';
     // Express decodes route parameters itself: a malformed escape in a file key fails there, before our key check.
     // (Nest hands that on as a BadRequestException caused by the URIError.)
     const cause = err instanceof HttpException ? err.cause : err;
-    const badKey = cause instanceof URIError && /^\/v1\/files\//.test(req.originalUrl ?? '');
+    const badKey = cause instanceof URIError && /^\/v1\/files\//.test(url);
     const { doc, headers } = badKey
       ? { doc: problem('INVALID_KEY', 'the key is not valid percent-encoded UTF-8'), headers: {} }
       : toProblem(err, this.logger);
-    doc.instance = req.originalUrl?.split('?')[0];
+    doc.instance = url.split('?')[0];
     if (doc.status === HttpStatus.INTERNAL_SERVER_ERROR) this.logger.warn({ path: doc.instance }, 'answered 500');
     sendProblem(res, doc, headers);
   }

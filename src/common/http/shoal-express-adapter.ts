@@ -79,6 +79,9 @@ function watchBody(req: http.IncomingMessage): void {
   req.once('close', () => clearInterval(timer));
 }
 
+/** Sees each request first; calls `express(req, res)` for those it does not answer itself. */
+export type FrontDoor = (req: http.IncomingMessage, res: http.ServerResponse, express: (req: http.IncomingMessage, res: http.ServerResponse) => void) => void;
+
 /**
  * Express on an http.Server created with Shoal's limits: Nest's adapter calls createServer without options, and the
  * connection-checking interval can only be set there. (createApp passes no httpsOptions, return503OnClosing or
@@ -99,7 +102,8 @@ export class ShoalExpressAdapter extends ExpressAdapter {
         // Once shutting down, every answer ends its connection, so keep-alive clients (peers) let go.
         if (this.draining) res.setHeader('connection', 'close');
         watchBody(req);
-        app(req, res);
+        if (this.front) this.front(req, res, app);
+        else app(req, res);
       },
     );
     server.on('clientError', answerClientError);
@@ -107,6 +111,12 @@ export class ShoalExpressAdapter extends ExpressAdapter {
   }
 
   private draining = false;
+  private front?: FrontDoor;
+
+  /** What every request meets before Express (createApp: the request observer, then the direct routes). */
+  setFrontDoor(front: FrontDoor): void {
+    this.front = front;
+  }
 
   /**
    * Graceful close: requests in flight finish, but connections kept alive between requests are closed as soon as they

@@ -1,8 +1,11 @@
-import { Controller, Delete, Get, Head, HttpCode, Post, Put, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import { Controller, Delete, Get, Head, HttpCode, Post, Put, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { responseHeaders } from '../../common/http/api-headers.js';
+import { DirectRoute } from '../../common/http/direct-routes.js';
+import { sendJson } from '../../common/http/reply.js';
 import { ApiProblems } from '../../common/http/api-problems.js';
 import { ClientAuthGuard } from './client-auth.guard.js';
 import { FileInfoDto, FileListDto, ListQueryDto } from './files.dto.js';
@@ -24,39 +27,26 @@ const NOT_MODIFIED_HEADERS = responseHeaders(['etag', 'lastModified', 'acceptRan
 /** Any media type: a download comes back with the Content-Type it was uploaded with. */
 const BYTES = { '*/*': { schema: { type: 'string', format: 'binary' } } };
 
-/** The raw key of `/v1/files/<key>`: taken from the undecoded URL so that `%2F` and `/` both work and are decoded once. */
-function rawKey(req: Request): string {
-  const path = req.originalUrl.split('?')[0];
+/**
+ * The raw key of `/v1/files/<key>`: taken from the undecoded URL so that `%2F` and `/` both work and are decoded once.
+ * (`originalUrl` when Express routed the request, which rewrites `url`; a direct route's `url` is as received.)
+ */
+function rawKey(req: IncomingMessage & { originalUrl?: string }): string {
+  const path = (req.originalUrl ?? req.url ?? '').split('?')[0];
   return path.slice(path.indexOf('/v1/files/') + '/v1/files/'.length);
 }
 
 /**
- * A small file held here inline goes out in one `res.end` — head and body in one write, nothing piped. The headers are
- * those the streamed answer carries ({@link send}), in the same order.
+ * A download's answer with Node's own response (these handlers are direct routes: no Express helpers). A small file held
+ * here inline goes out in one `res.end` — head and body in one write; a stream is piped, and one that fails midway
+ * (peer gone, hash mismatch) cuts the connection instead of ending it cleanly; a 304 or a HEAD has no body.
  */
-function sendWhole(res: Response, out: FileResponse & { data: Buffer }): void {
+function sendFile(res: ServerResponse, out: FileResponse): void {
   // writeHead with the object: Node validates each header as setHeader would, without building its own header map.
   res.writeHead(out.status, out.headers);
-  res.end(out.data);
-}
-
-/**
- * A JSON answer as Express's `res.json` writes it (same headers, same order: Content-Type with its charset, then
- * Content-Length), without its content negotiation and freshness checks, which a PUT's answer never needs.
- */
-function sendJson(res: Response, body: object): void {
-  const json = Buffer.from(JSON.stringify(body));
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', json.length);
-  res.end(json);
-}
-
-function send(res: Response, out: FileResponse): StreamableFile | undefined {
-  res.status(out.status);
-  // setHeader, not res.set: Express would append a charset to the stored Content-Type.
-  for (const [name, value] of Object.entries(out.headers)) res.setHeader(name, value);
-  // A stream that fails midway (peer gone, hash mismatch) must cut the connection, never end it cleanly.
-  return out.body ? new StreamableFile(out.body).setErrorHandler((_err, r) => r.destroy?.()) : undefined;
+  if (out.data) res.end(out.data);
+  else if (out.body) pipeline(out.body, res, () => undefined); // on error pipeline destroys both ends; the observer logs the cut
+  else res.end();
 }
 
 /** The client API (DESIGN §2). Handlers only translate HTTP to {@link FilesService} calls. */
@@ -65,10 +55,7 @@ function send(res: Response, out: FileResponse): StreamableFile | undefined {
 @UseGuards(ClientAuthGuard)
 @Controller('v1/files')
 export class FilesController {
-  constructor(
-    private readonly files: FilesService,
-    private readonly http: HttpAdapterHost,
-  ) {}
+  constructor(private readonly files: FilesService) {}
 
   @Put('*key')
   @ApiOperation({
@@ -85,10 +72,10 @@ export class FilesController {
   @ApiHeader({ name: 'X-Content-SHA256', required: false, description: 'hex SHA-256 of the body; a mismatch is 400 CHECKSUM_MISMATCH and nothing is stored', schema: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } })
   @ApiCreatedResponse({ type: FileInfoDto, description: 'stored on `replicas` owners', headers: responseHeaders(['etag']) })
   @ApiProblems('INVALID_KEY', 'BAD_REQUEST', 'CHECKSUM_MISMATCH', 'INCOMPLETE_BODY', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'INSUFFICIENT_REPLICAS', 'CLOCK_SKEW', 'WRITE_CONFLICT', 'INSUFFICIENT_STORAGE')
-  async put(@Req() req: Request, @Res() res: Response): Promise<void> {
+  @DirectRoute()
+  async put(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
     const info = await this.files.put(rawKey(req), req);
-    res.status(201).setHeader('ETag', `"${info.sha256}"`);
-    sendJson(res, info);
+    sendJson(res, 201, info, { etag: `"${info.sha256}"` });
   }
 
   @Post()
@@ -142,12 +129,9 @@ export class FilesController {
   @ApiResponse({ status: 206, description: 'the requested range', content: BYTES, headers: RANGE_HEADERS })
   @ApiResponse({ status: 304, description: 'not modified: If-None-Match names the current version', headers: NOT_MODIFIED_HEADERS })
   @ApiProblems('INVALID_KEY', 'INVALID_RANGE', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE', 'INSUFFICIENT_REPLICAS')
-  async get(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const out = await this.files.get(rawKey(req), req.headers, true);
-    // The response is this handler's (no passthrough), so that a whole small file skips Nest's reply; a stream (or a
-    // 304) is handed to the adapter's reply, as a passthrough handler's return value would be.
-    if (out.data) sendWhole(res, out as FileResponse & { data: Buffer });
-    else this.http.httpAdapter.reply(res, send(res, out), undefined);
+  @DirectRoute()
+  async get(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    sendFile(res, await this.files.get(rawKey(req), req.headers, true));
   }
 
   @Head('*key')
@@ -163,8 +147,9 @@ export class FilesController {
   @ApiResponse({ status: 206, description: 'the requested range exists', headers: RANGE_HEADERS })
   @ApiResponse({ status: 304, description: 'not modified: If-None-Match names the current version', headers: NOT_MODIFIED_HEADERS })
   @ApiProblems({ head: true }, 'INVALID_KEY', 'INVALID_RANGE', 'UNAUTHORIZED', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE', 'INSUFFICIENT_REPLICAS')
-  async head(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<void> {
-    send(res, await this.files.get(rawKey(req), req.headers, false));
+  @DirectRoute()
+  async head(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    sendFile(res, await this.files.get(rawKey(req), req.headers, false));
   }
 
   @Delete('*key')
@@ -177,7 +162,10 @@ export class FilesController {
   @ApiParam(KEY_PARAM)
   @ApiNoContentResponse({ description: 'deleted' })
   @ApiProblems('INVALID_KEY', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'INSUFFICIENT_REPLICAS', 'CLOCK_SKEW', 'WRITE_CONFLICT')
-  delete(@Req() req: Request): Promise<void> {
-    return this.files.delete(rawKey(req));
+  @DirectRoute()
+  async delete(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    await this.files.delete(rawKey(req));
+    res.writeHead(204);
+    res.end();
   }
 }

@@ -33,8 +33,27 @@ describe('direct routes over HTTP', () => {
   const doc = async (r: Response) => (await r.json()) as { code?: string; sha256?: string; [field: string]: unknown };
   const as = (token: string | undefined, init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) } });
 
-  it('are the file routes: PUT, GET, HEAD and DELETE of /v1/files/*key', () => {
-    expect(app.get(DirectRoutes).list().sort()).toEqual(['DELETE /v1/files/*key', 'GET /v1/files/*key', 'HEAD /v1/files/*key', 'PUT /v1/files/*key']);
+  it('are the file routes and the internal routes every replicated write and read takes', () => {
+    expect(app.get(DirectRoutes).list().sort()).toEqual([
+      'DELETE /v1/files/*key', 'GET /v1/files/*key', 'HEAD /v1/files/*key',
+      'POST /internal/entries/batch', 'POST /internal/fence/batch', 'POST /internal/versions', 'POST /internal/writes/batch',
+      'PUT /internal/entries', 'PUT /v1/files/*key',
+    ]);
+  });
+
+  it('check an internal body by hand: the cluster token first, then malformed JSON or keys are a 400', async () => {
+    const post = (token: string | undefined, body: string) => fetch(`${url}/internal/versions`, as(token, { method: 'POST', body, headers: { 'content-type': 'application/json' } }));
+    const none = await post(undefined, '{"keys":[]}');
+    expect([none.status, (await doc(none)).code]).toEqual([401, 'UNAUTHORIZED']);
+    const client = await post('rw', '{"keys":[]}');
+    expect(client.status).toBe(401); // a client token is not the cluster token
+    await client.arrayBuffer();
+    for (const bad of ['{"keys":', '{"keys":[1]}', '{"key":["a"]}']) {
+      const r = await post('tok', bad);
+      expect([bad, r.status, (await doc(r)).code]).toEqual([bad, 400, 'BAD_REQUEST']);
+    }
+    const ok = await post('tok', '{"keys":["nothing-here"]}');
+    expect([ok.status, await ok.json()]).toEqual([200, { entries: [null] }]);
   });
 
   it('apply the controller\'s guard and answer its errors as problem documents', async () => {

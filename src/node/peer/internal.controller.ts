@@ -1,11 +1,14 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Put, Query, Req, Res, StreamableFile, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiExcludeController } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import { ClusterTokenGuard } from '../../common/auth/cluster-token.guard.js';
+import { DirectRoute } from '../../common/http/direct-routes.js';
+import { sendJson } from '../../common/http/reply.js';
 import { InternalService } from './internal.service.js';
-import { EntryDto, FenceRequestDto, FenceResponseDto, PutResultDto, ScanQueryDto, ScanResponseDto, VersionsRequestDto, VersionsResponseDto } from './wire.dto.js';
-import { readBody } from './peer-http.js';
-import { checkFenceClaims, ENTRY_HEADER, MAX_BATCH_BYTES, type BatchAnswer, type FenceReply, type PutResult } from './wire.js';
+import { EntryDto, FenceRequestDto, FenceResponseDto, PutResultDto, ScanQueryDto, ScanResponseDto } from './wire.dto.js';
+import { readBody, readJson } from './peer-http.js';
+import { checkFenceClaims, checkVersionKeys, ENTRY_HEADER, MAX_BATCH_BYTES } from './wire.js';
 
 /** Node↔node routes (DESIGN §2): always the cluster token; kept out of the client OpenAPI document. */
 @ApiExcludeController()
@@ -15,23 +18,27 @@ import { checkFenceClaims, ENTRY_HEADER, MAX_BATCH_BYTES, type BatchAnswer, type
 export class InternalController {
   constructor(private readonly internal: InternalService) {}
 
+  // The routes every replicated write and read takes are direct (common/http/direct-routes.ts): they read their own
+  // bodies and check them by hand (wire.ts), as the validation pipe's cost per item exceeded the work on the item.
+
   @Put('entries')
-  putEntry(@Headers(ENTRY_HEADER) header: string, @Req() req: Request): Promise<PutResultDto> {
-    return this.internal.receiveEntry(header, req);
+  @DirectRoute()
+  async putEntry(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    sendJson(res, 200, await this.internal.receiveEntry(String(req.headers[ENTRY_HEADER] ?? ''), req));
   }
 
   /** Protocol 2: many small entries in one request, one outcome each (wire.ts ENTRY_BATCH_PATH). */
   @Post('entries/batch')
-  @HttpCode(200) // outcomes per entry, not one creation
-  async putEntries(@Req() req: Request): Promise<{ results: BatchAnswer<PutResult>[] }> {
-    return this.internal.receiveBatch(await readBody(req, MAX_BATCH_BYTES));
+  @DirectRoute()
+  async putEntries(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    sendJson(res, 200, await this.internal.receiveBatch(await readBody(req, MAX_BATCH_BYTES)));
   }
 
   /** Protocol 3: fence claims and small entries in one request (wire.ts WRITE_BATCH_PATH). */
   @Post('writes/batch')
-  @HttpCode(200) // outcomes per item, not one creation
-  async putWrites(@Req() req: Request): Promise<{ answers: BatchAnswer<FenceReply>[]; results: BatchAnswer<PutResult>[] }> {
-    return this.internal.receiveWrites(await readBody(req, MAX_BATCH_BYTES));
+  @DirectRoute()
+  async putWrites(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    sendJson(res, 200, await this.internal.receiveWrites(await readBody(req, MAX_BATCH_BYTES)));
   }
 
   @Post('tombstones')
@@ -47,15 +54,16 @@ export class InternalController {
 
   /** Protocol 2: many fence proposals in one request (wire.ts FENCE_BATCH_PATH). */
   @Post('fence/batch')
-  @HttpCode(200) // a query, not a creation
-  fenceMany(@Body() body: unknown): Promise<{ answers: BatchAnswer<FenceReply>[] }> {
-    return this.internal.fenceMany(checkFenceClaims(body));
+  @DirectRoute()
+  async fenceMany(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    sendJson(res, 200, await this.internal.fenceMany(checkFenceClaims(await readJson(req, MAX_BATCH_BYTES))));
   }
 
+  /** The version query of every read with R > 1 (batched per peer: BatchingPeerClient). */
   @Post('versions')
-  @HttpCode(200) // a query, not a creation
-  versions(@Body() dto: VersionsRequestDto): VersionsResponseDto {
-    return this.internal.versions(dto.keys);
+  @DirectRoute()
+  async versions(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
+    sendJson(res, 200, this.internal.versions(checkVersionKeys(await readJson(req, MAX_BATCH_BYTES))));
   }
 
   @Get('entries')

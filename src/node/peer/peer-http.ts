@@ -171,6 +171,16 @@ export async function readBody(req: Readable, max: number): Promise<Buffer> {
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
+/** A JSON body read by hand (a direct route has no body parser): malformed JSON is a 400, as the parser made it. */
+export async function readJson(req: Readable, max: number): Promise<unknown> {
+  const body = await readBody(req, max);
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch {
+    throw new ShoalError('BAD_REQUEST', 'the body is not valid JSON');
+  }
+}
+
 /** A peer's error answer, with the code of its problem document when it sent one. */
 export function refusal(res: IncomingMessage, text: string): PeerAnswerError {
   let code: string | undefined;

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { VERSION_PATTERN } from '../storage/hlc.js';
 
 /** Validated bodies and queries of the node↔node routes (see wire.ts); kept out of the client OpenAPI document. */
@@ -14,14 +14,6 @@ export class EntryDto {
   @ApiProperty() @IsBoolean() deleted!: boolean;
   @ApiPropertyOptional({ description: 'object metadata stored with the version (S3 headers, MD5)', type: 'object', additionalProperties: { type: 'string' } })
   @IsOptional() @IsObject() meta?: Record<string, string>;
-}
-
-export class VersionsRequestDto {
-  @ApiProperty({ type: [String] }) @IsArray() @ArrayMaxSize(10000) @IsString({ each: true }) keys!: string[];
-}
-
-export class VersionsResponseDto {
-  @ApiProperty({ type: [EntryDto], description: 'one per requested key, null where nothing is held' }) entries!: (EntryDto | null)[];
 }
 
 export class PutResultDto {

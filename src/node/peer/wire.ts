@@ -159,6 +159,16 @@ export function checkFenceClaims(raw: unknown): FenceClaim[] {
   });
 }
 
+/** The most keys one version query may name (a batch of concurrent reads' keys, BatchingPeerClient). */
+export const MAX_VERSION_KEYS = 10_000;
+
+/** The keys of a version query, checked by hand as the fence claims are; each key is only looked up. */
+export function checkVersionKeys(raw: unknown): string[] {
+  const keys = typeof raw === 'object' && raw !== null ? (raw as { keys?: unknown }).keys : undefined;
+  if (!Array.isArray(keys) || keys.length > MAX_VERSION_KEYS || !keys.every((k) => typeof k === 'string')) throw new ShoalError('BAD_REQUEST', `keys must be an array of at most ${MAX_VERSION_KEYS} strings`);
+  return keys as string[];
+}
+
 /** A proposal of a new write's version to one owner (replication/fencing.ts). */
 export interface FenceClaim {
   key: string;

@@ -78,6 +78,8 @@ export class DirectRoutes implements OnApplicationBootstrap {
       for (const name of this.scanner.getAllMethodNames(Object.getPrototypeOf(instance))) {
         const fn = instance[name];
         if (Reflect.getMetadata(DIRECT_ROUTE, fn) !== true) continue;
+        // One instance answers every request: a request-scoped controller would need Nest's per-request injector.
+        if (!wrapper.isDependencyTreeStatic()) throw new Error(`@DirectRoute() on ${cls.name}.${name}: the controller is request-scoped`);
         routes.push(this.route(cls, name, fn.bind(instance), fn));
       }
     }

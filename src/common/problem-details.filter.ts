@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERROR_STATUS, ShoalError, type ShoalErrorCode } from './errors.js';
+import { sendJson } from './http/reply.js';
 
 export interface ProblemDocument {
   type: string;
@@ -75,12 +76,7 @@ export function sendProblem(res: ServerResponse, doc: ProblemDocument, headers: 
     res.destroy();
     return;
   }
-  const body = Buffer.from(JSON.stringify(doc));
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  res.statusCode = doc.status;
-  res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
-  res.setHeader('Content-Length', body.length);
-  res.end(body);
+  sendJson(res, doc.status, doc, headers, 'application/problem+json');
 }
 
 /** The one exception filter: every error of every role leaves as application/problem+json (RFC 9457). */

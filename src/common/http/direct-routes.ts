@@ -143,7 +143,8 @@ export class DirectRoutes implements OnApplicationBootstrap {
     const fixed = wildcard ? template.slice(0, star + 1) : template;
     if (/[:*?()[\]]/.test(fixed)) fail(`only fixed paths, or one trailing /*name, are supported (got ${template})`);
     const guardTypes = [...((Reflect.getMetadata(GUARDS_METADATA, cls) ?? []) as Type<CanActivate>[]), ...((Reflect.getMetadata(GUARDS_METADATA, fn) ?? []) as Type<CanActivate>[])];
-    // The guard instances Nest made for @UseGuards (module injectables): strict: false finds them in the controller's module.
+    // The guard instances Nest made for @UseGuards (module injectables). strict: false searches every module, so this
+    // is an instance of the class, not necessarily the controller module's own: right for stateless guards (ours).
     const guards = guardTypes.map((g) => (typeof g === 'function' ? this.moduleRef.get(g, { strict: false }) : g));
     return { method, path: fixed, wildcard, label: { path: template }, guards, handler, cls };
   }

@@ -102,6 +102,19 @@ describe('stageBlob', () => {
       expect(staged).toMatchObject({ size: 3, sha256: sha(Buffer.from('xyz')) });
     });
 
+    it('a stream that fails while its reader is busy with a chunk: the error is thrown at the next read, not emitted to nobody', async () => {
+      const source = new PassThrough();
+      source.write(Buffer.from('ab'));
+      const reader = chunksOf(source);
+      expect((await reader.next()).value?.toString()).toBe('ab');
+      // The reader is suspended at its yield: no waiter is listening. A PassThrough emits 'error' whether or not anyone
+      // listens, and an 'error' nobody listens to is an uncaught exception.
+      source.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      await new Promise((r) => setImmediate(r));
+      await expect(reader.next()).rejects.toMatchObject({ code: 'ECONNRESET' });
+      expect(source.listenerCount('error')).toBe(0);
+    });
+
     it('a body shorter than its declared length: INCOMPLETE_BODY', async () => {
       for (const [size, declared] of [[100, 101], [2_000_000, 2_000_001]]) {
         await expect(stageBlob(Readable.from(chunks(randomBytes(size), 65_536)), tmpPath(), { declaredLength: declared })).rejects.toMatchObject({ code: 'INCOMPLETE_BODY' });

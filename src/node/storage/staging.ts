@@ -121,21 +121,31 @@ export async function stageInto(source: Readable | AsyncIterable<Buffer>, openSi
  * load cost more than hashing the body. A stream that closes before its end, or fails, throws here.
  */
 export async function* chunksOf(source: Readable): AsyncGenerator<Buffer> {
-  for (;;) {
-    let chunk: Buffer | null;
-    while ((chunk = source.read() as Buffer | null) !== null) yield chunk;
-    if (source.readableEnded) return;
-    if (source.errored) throw source.errored;
-    if (source.destroyed) throw prematureClose();
-    await new Promise<void>((resolve, reject) => {
-      waiting.set(source, { resolve, reject });
-      source.on('readable', wake);
-      source.on('end', wake);
-      source.on('error', wake);
-      source.on('close', wakeOnClose);
-    });
+  // A stream that fails while the consumer is busy with a chunk (no waiter listening) would emit 'error' to nobody,
+  // which crashes the process for any stream but Node's IncomingMessage; the error stays in `source.errored`, thrown
+  // at the next read. One listener for the generator's whole life, not one per wait.
+  source.on('error', ignore);
+  try {
+    for (;;) {
+      let chunk: Buffer | null;
+      while ((chunk = source.read() as Buffer | null) !== null) yield chunk;
+      if (source.readableEnded) return;
+      if (source.errored) throw source.errored;
+      if (source.destroyed) throw prematureClose();
+      await new Promise<void>((resolve, reject) => {
+        waiting.set(source, { resolve, reject });
+        source.on('readable', wake);
+        source.on('end', wake);
+        source.on('error', wake);
+        source.on('close', wakeOnClose);
+      });
+    }
+  } finally {
+    source.off('error', ignore);
   }
 }
+
+function ignore(): void {}
 
 /**
  * Who waits in {@link chunksOf} for each stream. The listeners are module-level functions (the stream is their

@@ -227,8 +227,17 @@ describe('planned decommission', () => {
     expect((await nodeRecord(cluster.registry, id4)).status).toBe('leaving');
     // (A registry that was away longer than NODE_TTL_MS judges the others down until their next heartbeat.)
     await cluster.waitForMembership();
-    await sleep(1000); // … and the nodes hear it at their next heartbeats
-    const during = await writeMany(cluster.nodes.slice(0, 3), 'resume/during', 30);
+    // … and the nodes hear it at their next heartbeats: each writer must see the other writers up again before the
+    // writes (a fixed 1 s was not always enough on a loaded machine: a writer still judging an owner down answered 503).
+    const writers = cluster.nodes.slice(0, 3);
+    const writerIds = await Promise.all(writers.map(nodeId));
+    await pollUntil(async () => {
+      for (const w of writers) {
+        const members = (await getJson<NodeInfoDto>(`${w.url}/v1/node`)).body.members;
+        expect(writerIds.map((id) => members.find((m) => m.id === id)?.status)).toEqual(['up', 'up', 'up']);
+      }
+    }, { timeoutMs: 15_000 });
+    const during = await writeMany(writers, 'resume/during', 30);
     expect(during).toHaveLength(30);
     await n4.restart();
     await awaitStatus(cluster.registry, id4, 'left', 60_000);

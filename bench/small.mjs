@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { freePort, LOOPBACK, machineInfo, makeTempDir, removeDir } from './lib/util.mjs';
 import { killAllSync, startProcess, stopProcess, waitFor } from './lib/proc.mjs';
-import { RssSampler } from './lib/rss.mjs';
+import { mappedFileMiB, RssSampler } from './lib/rss.mjs';
 import { CpuWindow } from './lib/cluster.mjs';
 import { SkipError, startCeiling, startShoal } from './lib/targets.mjs';
 import { writeMarkedSection } from './lib/docsection.mjs';
@@ -129,12 +129,12 @@ async function measure(target, run, scripts) {
     const r = await run(origin, script);
     const c = cpu.end();
     const peak = rss.stop();
-    return { ...r, cpuUsPerReq: (c.nodesCores * c.seconds * 1e6) / r.requests, serverCores: c.nodesCores, peakRssMiB: peak.sumOfPeaksMiB, peakAnonMiB: peak.sumOfAnonPeaksMiB };
+    return { ...r, cpuUsPerReq: (c.nodesCores * c.seconds * 1e6) / r.requests, serverCores: c.nodesCores, peakRssMiB: peak.sumOfPeaksMiB, peakAnonMiB: peak.sumOfAnonPeaksMiB, lmdbMappedMiB: mappedFileMiB(target.pids(), '/data.mdb') };
   };
   const put = await phase(scripts.put);
   scripts.writeGet(Math.max(1, Math.min(GET_KEYS, put.requests - put.errors)));
   const get = await phase(scripts.get);
-  return { put, get, peakRssMiB: Math.max(put.peakRssMiB, get.peakRssMiB), peakAnonMiB: Math.max(put.peakAnonMiB, get.peakAnonMiB) };
+  return { put, get, peakRssMiB: Math.max(put.peakRssMiB, get.peakRssMiB), peakAnonMiB: Math.max(put.peakAnonMiB, get.peakAnonMiB), lmdbMappedMiB: Math.max(put.lmdbMappedMiB, get.lmdbMappedMiB) };
 }
 
 const runDir = makeTempDir('shoal-small');
@@ -191,6 +191,7 @@ function combine(rs) {
     idleAnonMiB: median(rs.map((r) => r.idleAnonMiB)),
     peakRssMiB: Math.max(...rs.map((r) => r.peakRssMiB)),
     peakAnonMiB: Math.max(...rs.map((r) => r.peakAnonMiB)),
+    lmdbMappedMiB: Math.max(...rs.map((r) => r.lmdbMappedMiB)),
     each: rs,
   };
 }
@@ -229,7 +230,7 @@ if (ok('single') && ok('ceiling')) ratios.push(`- single / ceiling: PUT ${ratio(
 if (ok('single') && ok('floor')) ratios.push(`- node CPU per GET / bare Nest floor: ${ratio(R.single.get.cpuUsPerReq, R.floor.get.cpuUsPerReq)}× (target ≤ 1.5×); per PUT ${ratio(R.single.put.cpuUsPerReq, R.floor.put.cpuUsPerReq)}×`);
 if (ok('n3') && ok('single')) ratios.push(`- n3 / single: PUT ${ratio(R.n3.put.rps, R.single.put.rps)} (target ≥ 0.45), GET ${ratio(R.n3.get.rps, R.single.get.rps)} (target ≥ 0.5)`);
 for (const s of ['single', 'n3']) if (ok(s) && ok(`${s}-before`)) ratios.push(`- ${s} / ${s}-before: PUT ${ratio(R[s].put.rps, R[`${s}-before`].put.rps)}, GET ${ratio(R[s].get.rps, R[`${s}-before`].get.rps)}; CPU µs per PUT ${ratio(R[s].put.cpuUsPerReq, R[`${s}-before`].put.cpuUsPerReq)}×, per GET ${ratio(R[s].get.cpuUsPerReq, R[`${s}-before`].get.cpuUsPerReq)}×`);
-if (ok('single')) ratios.push(`- single, RSS MiB idle / peak under 4 KiB load: ${fmt(R.single.idleMiB)} / ${fmt(R.single.peakRssMiB)} (targets < 110 / < 180); private (RssAnon, without the node binary's and LMDB's file pages) ${fmt(R.single.idleAnonMiB)} / ${fmt(R.single.peakAnonMiB)}`);
+if (ok('single')) ratios.push(`- single, RSS MiB idle / peak under 4 KiB load: ${fmt(R.single.idleMiB)} / ${fmt(R.single.peakRssMiB)} (targets < 110 / < 180); private (RssAnon, without the node binary's and LMDB's file pages) ${fmt(R.single.idleAnonMiB)} / ${fmt(R.single.peakAnonMiB)}; LMDB's data file mapped at the end of a phase (in VmRSS, not in RssAnon) up to ${fmt(R.single.lmdbMappedMiB)}`);
 const machine = machineInfo(REPO);
 const command = `node bench/small.mjs ${process.argv.slice(2).join(' ')}`.trim();
 const markdown = [`Command: \`${command}\` — wrk -t1 -c${connections}, ${seconds} s per phase, 4 KiB bodies${rounds > 1 ? `, ${rounds} rounds taking turns, medians` : ''}; CPU µs per request = the servers' utime+stime over the phase / requests (for n3: all three nodes). ${machine.date}, ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, commit ${machine.commit}${machine.dirty ? ' (dirty)' : ''}; load generator and servers share the cores, and other work may have been running: compare within one run.`, '', ...lines, '', ...ratios].join('\n');

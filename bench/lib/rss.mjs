@@ -86,6 +86,29 @@ export class RssSampler {
   }
 }
 
+/**
+ * Resident MiB of the mappings of a file whose path ends with `suffix` (e.g. LMDB's `/data.mdb`), summed over `pids`,
+ * from /proc/<pid>/smaps: file pages the process has mapped, which VmRSS counts but the kernel can drop and re-read.
+ * Reading smaps walks every mapping, so this is for the end of a phase, not for the 100 ms sampler.
+ */
+export function mappedFileMiB(pids, suffix) {
+  let kib = 0;
+  for (const pid of pids) {
+    let text;
+    try {
+      text = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8');
+    } catch {
+      continue; // process gone
+    }
+    let inFile = false;
+    for (const line of text.split('\n')) {
+      if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inFile = line.endsWith(suffix);
+      else if (inFile && line.startsWith('Rss:')) kib += Number(line.slice(4).trim().split(/\s+/)[0]);
+    }
+  }
+  return +(kib / 1024).toFixed(1);
+}
+
 /** Direct children of a pid (used to follow nginx's worker processes). Bounded scan of /proc. */
 export function childPids(ppid) {
   try {

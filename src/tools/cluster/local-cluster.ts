@@ -228,6 +228,11 @@ async function membershipGap(registries: readonly ServerProcess[], nodes: readon
     const res = await fetch(`${node.url}/health/ready`, { signal: AbortSignal.timeout(10_000) });
     const text = await res.text();
     if (res.status !== 200) return `${node.name} is not ready: ${res.status} ${text}`;
+    // A node is ready once it knows a membership list, which may predate the others' registration: until its next
+    // refresh it would place writes on itself alone (a coordinator caps N and W at the nodes it knows).
+    const seen = (await getJson(`${node.url}/v1/node`)) as { members: { url: string; status: string }[] };
+    const unseen = expected.filter((url) => !seen.members.some((m) => m.url === url && m.status === 'up'));
+    if (unseen.length) return `${node.name} does not see ${unseen.join(', ')} as up yet`;
   }
   return undefined;
 }

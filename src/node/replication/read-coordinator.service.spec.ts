@@ -77,6 +77,20 @@ describe('ReadCoordinatorService (N=3, R=2)', () => {
     expect(await counter(c, 'shoal_proxy_reads_total')).toBe(2);
   });
 
+  it('reads another owner\'s copy when its own fails its check within the first chunk (nothing was sent yet)', async () => {
+    const c = await cluster();
+    const data = bytes(50_000, 6);
+    await hold(c.local.store, entryOf('k', data, v(1)), data);
+    await c.peer.a.hold(entryOf('k', data, v(1)), data);
+    await c.peer.b.hold(entryOf('k', data, v(1)), data);
+    const bad = Buffer.from(data);
+    bad[100] ^= 0xff;
+    c.local.blobs.tamper(sha(data), bad); // one chunk: the verifying stream fails before handing out a byte
+    const { entry, holders } = await c.reads.locate('k');
+    expect(sha(await readAll(await c.reads.open(entry!, holders)))).toBe(sha(data));
+    expect(await counter(c, 'shoal_proxy_reads_total')).toBe(1);
+  });
+
   it('tries the next holder when one cannot stream, and fails with BAD_GATEWAY when none can', async () => {
     const c = await cluster({ r: 3 }); // both peers answer, so both are named holders
     const data = bytes(30_000, 5);

@@ -13,6 +13,7 @@ import { compareVersions } from '../storage/hlc.js';
 import { LocalStoreService } from '../storage/local-store.service.js';
 import type { ByteRange } from '../storage/range.js';
 import { VerifyStream } from '../storage/verify-stream.js';
+import { primed } from '../../common/streams/primed.js';
 import { askInTurn } from './quorum.js';
 import { ReadRepairService, type OwnerAnswer } from './read-repair.service.js';
 
@@ -124,21 +125,30 @@ export class ReadCoordinatorService {
 
   /**
    * Streams the bytes of `entry`: from the local disk if held (and `fromLocal`), else proxied from an owner that holds
-   * that version.
+   * that version. Each source is {@link primed}: one that fails before its first bytes — a blob file gone, a copy that
+   * fails its hash check within its first chunk (reported and re-fetched by the check itself) — gives way to the next,
+   * so the caller answers with the right bytes or an error, never with a dropped connection.
    */
   async open(entry: Entry, holders: Member[], range?: ByteRange, fromLocal = true): Promise<Readable> {
     const local = this.state.recovering || !fromLocal ? undefined : this.store.get(entry.key);
-    if (local?.version === entry.version && (await this.store.hasBlob(entry.sha256))) return this.store.openRead(entry, range);
+    let lastErr: unknown = new Error('no owner holds this version');
+    if (local?.version === entry.version && (await this.store.hasBlob(entry.sha256))) {
+      try {
+        return await primed(this.store.openRead(entry, range));
+      } catch (err) {
+        lastErr = err;
+        this.logger.warn({ key: entry.key, err: peerError(err) }, 'the local copy failed before its first byte; reading another owner\'s');
+      }
+    }
     this.proxyReads.inc();
     const whole = !range || (range.start === 0 && range.end === entry.size - 1);
-    let lastErr: unknown = new Error('no owner holds this version');
     for (const h of holders.filter((m) => m.id !== this.self.id)) {
       try {
         const stream = await this.peers.openBlob(h, entry.sha256, entry.size, range);
-        if (!whole) return stream;
+        if (!whole) return await primed(stream);
         const verify = new VerifyStream(entry.sha256);
         stream.once('error', (err) => verify.destroy(err));
-        return stream.pipe(verify);
+        return await primed(stream.pipe(verify));
       } catch (err) {
         lastErr = err;
       }

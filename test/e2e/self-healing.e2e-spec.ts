@@ -360,7 +360,7 @@ describe('self-healing: 3 nodes, N=3 — anti-entropy, wiped node, bit rot', () 
   it('a flipped byte in a stored blob is never served, and the blob is re-fetched (by a read, and by the scrubber)', withLogs(cluster, async () => {
     const [a, rotten] = c.nodes;
     const model: Model = new Map();
-    const readData = randomBytes(600 * KiB); // several 256 KiB read chunks: a cut-off body can be non-empty
+    const readData = randomBytes(2560 * KiB); // several 1 MiB read chunks: a cut-off body can be non-empty
     const scrubData = randomBytes(40 * KiB);
     await write(model, a, 's3/read.bin', readData);
     await write(model, a, 's3/scrub.bin', scrubData);
@@ -372,7 +372,7 @@ describe('self-healing: 3 nodes, N=3 — anti-entropy, wiped node, bit rot', () 
     });
     const corruptBefore = await metric(rotten, 'shoal_corrupt_blobs_total');
 
-    await flipByte(readBlob, 300 * KiB + 7);
+    await flipByte(readBlob, 1536 * KiB + 7);
     await flipByte(scrubFile, 20 * KiB + 3);
     expect(await hashOfFile(readBlob)).not.toBe(sha256(readData));
 

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { machineInfo, makeTempDir, removeDir } from './lib/util.mjs';
 import { killAllSync } from './lib/proc.mjs';
-import { mappedFileMiB } from './lib/rss.mjs';
+import { mappedFileMiB, readStatus } from './lib/rss.mjs';
 import { startShoal } from './lib/targets.mjs';
 
 const REPO = path.dirname(path.dirname(new URL(import.meta.url).pathname));
@@ -38,14 +38,10 @@ end
 `);
   const pid = target.pids()[0];
   const dataFile = fs.readdirSync(`/proc/${pid}/fd`).map((fd) => { try { return fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } }).find((p) => p.endsWith('/data.mdb'));
-  const status = () => {
-    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    return (k) => Math.round(Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN) / 1024);
-  };
   const rows = [];
   const sample = (t) => {
-    const s = status();
-    rows.push({ t, rss: s('VmRSS'), anon: s('RssAnon'), mapped: mappedFileMiB([pid], '/data.mdb'), file: dataFile ? Math.round(fs.statSync(dataFile).size / 1048576) : NaN });
+    const s = readStatus(pid) ?? { rssKiB: NaN, anonKiB: NaN };
+    rows.push({ t, rss: Math.round(s.rssKiB / 1024), anon: Math.round(s.anonKiB / 1024), mapped: mappedFileMiB([pid], '/data.mdb'), file: dataFile ? Math.round(fs.statSync(dataFile).size / 1048576) : NaN });
   };
   const t0 = Date.now();
   sample(0);

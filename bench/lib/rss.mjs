@@ -1,7 +1,8 @@
 // Peak resident memory of the server processes, from /proc/<pid>/status (Linux only).
 import fs from 'node:fs';
 
-function readStatus(pid) {
+/** VmHWM, VmRSS and RssAnon of a process in KiB, from /proc/<pid>/status; null when it is gone. */
+export function readStatus(pid) {
   try {
     const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = text.match(/^VmHWM:\s+(\d+)\s+kB/m);

@@ -21,6 +21,13 @@ export interface EntryPage {
   truncated: boolean;
 }
 
+/** What one step of {@link EntryIndex.compact} did, and whether there is more to do. */
+export interface CompactionStep {
+  more: boolean;
+  removedSegments: number;
+  movedBytes: number;
+}
+
 export const ZERO_DIGEST: Readonly<Buffer> = Buffer.alloc(32);
 
 /**
@@ -71,6 +78,11 @@ export interface EntryIndex extends EntryReader {
   purge(key: string, partition: number, expectedVersion: Version): Promise<ApplyResult>;
   /** Puts back the bytes of an inline blob (after it was found corrupt and re-fetched). */
   putInline(sha256: string, data: Buffer): Promise<void>;
+  /**
+   * One bounded step (about `budgetBytes` read) of reclaiming the space of inline blobs that deletes and overwrites
+   * freed, where the store needs it (the LMDB one's pack files; the memory one frees at once).
+   */
+  compact(budgetBytes: number): Promise<CompactionStep>;
 }
 
 export const ENTRY_INDEX = Symbol('ENTRY_INDEX');

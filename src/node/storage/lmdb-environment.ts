@@ -9,7 +9,7 @@ import { open, type Database, type DatabaseOptions, type RootDatabase } from 'lm
 export class LmdbEnvironment {
   readonly root: RootDatabase;
 
-  constructor(dataDir: string) {
+  constructor(readonly dataDir: string) {
     this.root = open({ path: join(dataDir, 'meta'), maxDbs: 16, mapSize: 2 ** 34, remapChunks: true });
   }
 

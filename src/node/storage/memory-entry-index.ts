@@ -1,5 +1,5 @@
 import { entryHash, xorInto, type Entry } from './entry.js';
-import { ZERO_DIGEST, type ApplyResult, type Counters, type EntryIndex } from './entry-index.js';
+import { ZERO_DIGEST, type ApplyResult, type CompactionStep, type Counters, type EntryIndex } from './entry-index.js';
 import { compareVersions, versionTime, type Version } from './hlc.js';
 import { compareKeys } from './keys.js';
 
@@ -73,6 +73,10 @@ export class MemoryEntryIndex implements EntryIndex {
   putInline(sha256: string, data: Buffer): Promise<void> {
     this.inline.set(sha256, Buffer.from(data));
     return Promise.resolve();
+  }
+
+  compact(): Promise<CompactionStep> {
+    return Promise.resolve({ more: false, removedSegments: 0, movedBytes: 0 });
   }
 
   refCount(sha256: string): number {

@@ -63,11 +63,39 @@ describe('a full disk', () => {
     expect(sha(Buffer.from(await before.arrayBuffer()))).toBe(sha(small));
     expect((await fetch(`${node!.url}/health/live`)).status).toBe(200);
 
-    // Small files still fit (they live in the metadata store), and freeing space lets a large one in again.
+    // Small files still fit (appended to a pack file), and freeing space lets a large one in again.
     expect((await put('tiny', Buffer.from('still here'))).status).toBe(201);
+
+    // Filled to the last byte — large files, then smaller ones, then small ones (kept in pack files, not as files of
+    // their own) — a small upload is refused the same way, and leaves nothing behind.
+    const stored: string[] = [];
+    for (const [size, most] of [[2 * MiB, 20], [64 * 1024, 200], [8 * 1024, 3000]] as const) {
+      for (let i = 0; i < most; i++) {
+        const key = `fill-${size}-${i}`;
+        const r = await put(key, randomBytes(size));
+        if (r.status !== 201) {
+          const doc = await r.json();
+          expect([key, r.status, doc]).toEqual([key, 507, expect.objectContaining({ code: 'INSUFFICIENT_STORAGE' })]);
+          expect((await fetch(url(key))).status).toBe(404);
+          break;
+        }
+        stored.push(key);
+      }
+    }
+    const refused = await put('small-on-full', randomBytes(4096));
+    expect(refused.status).toBe(507);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await refused.json()).toMatchObject({ status: 507, code: 'INSUFFICIENT_STORAGE' });
+    expect((await fetch(url('small-on-full'))).status).toBe(404);
+    expect((await fetch(url('tiny'))).status).toBe(200);
+    for (const key of stored.filter((k) => k.startsWith(`fill-${2 * MiB}-`))) expect((await fetch(url(key), { method: 'DELETE' })).status).toBe(204);
+    const smallAgain = randomBytes(4096);
+    expect((await put('small-after', smallAgain)).status).toBe(201);
+    expect(sha(Buffer.from(await (await fetch(url('small-after'))).arrayBuffer()))).toBe(sha(smallAgain));
+
     expect((await fetch(url('before'), { method: 'DELETE' })).status).toBe(204);
     const again = randomBytes(8 * MiB);
     expect((await put('after', again)).status).toBe(201);
     expect(sha(Buffer.from(await (await fetch(url('after'))).arrayBuffer()))).toBe(sha(again));
-  }, 60_000);
+  }, 120_000);
 });

@@ -26,6 +26,19 @@ export interface WriteOutcome {
    * entry and gave no answer (it may have committed). False means nothing was written anywhere.
    */
   uncertain: boolean;
+  /** For a failed write: every owner that refused it did so for lack of disk space (the answer is then 507). */
+  outOfSpace?: boolean;
+}
+
+/** An owner's refusal for lack of disk space: its own store's error, or a peer's 507. */
+function outOfSpace(err: unknown): boolean {
+  return (err instanceof ShoalError && err.code === 'INSUFFICIENT_STORAGE') || (err instanceof PeerAnswerError && (err.status === 507 || err.problemCode === 'INSUFFICIENT_STORAGE'));
+}
+
+/** Whether the refusals behind a failed write (abandoned legs aside) were all for lack of space. */
+function allOutOfSpace(refusals: unknown[]): boolean {
+  const answered = refusals.filter(answeredByPeer);
+  return answered.length > 0 && answered.every(outOfSpace);
 }
 
 /**
@@ -214,14 +227,16 @@ export class ReplicatorService {
       if (staged) await this.store.discard(staged);
       // An owner that answered with an error refused the entry; one that never answered may have committed it.
       const uncertain = remoteAcked.size > 0 || results.some((r, i) => r.status === 'rejected' && legs[i].sent && !answeredByPeer(r.reason));
-      return { entry, acked: ordered(owners, remoteAcked), ok: false, uncertain };
+      return { entry, acked: ordered(owners, remoteAcked), ok: false, uncertain, outOfSpace: allOutOfSpace(rejections(results)) };
     }
     let localOk = false;
+    let localError: unknown;
     if (selfOwner) {
       try {
         await this.timed('local', local, started);
         localOk = true;
       } catch (err) {
+        localError = err;
         this.logger.error({ key: entry.key, err }, 'the local commit of a write failed');
       }
     }
@@ -242,8 +257,14 @@ export class ReplicatorService {
       for (const o of missed) await this.handoff.hint(o.id, entry);
     });
     finish.catch((err: unknown) => this.logger.error({ key: entry.key, err }, 'post-write bookkeeping failed'));
-    return { entry, acked, ok: acked.length >= w, uncertain: acked.length > 0 };
+    const ok = acked.length >= w;
+    const refusals = ok ? [] : [...(localOk || !selfOwner ? [] : [localError]), ...rejections(await all)];
+    return { entry, acked, ok, uncertain: acked.length > 0, outOfSpace: !ok && allOutOfSpace(refusals) };
   }
+}
+
+function rejections(results: PromiseSettledResult<unknown>[]): unknown[] {
+  return results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
 }
 
 interface Leg {

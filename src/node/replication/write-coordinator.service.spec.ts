@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { ShoalError } from '../../common/errors.js';
 import { unreachable } from '../peer/fake-peer-client.js';
 import { compareVersions, encodeVersion } from '../storage/hlc.js';
@@ -144,6 +145,20 @@ describe('WriteCoordinatorService (N=3, W=2: the coordinator and two peers own e
     }
     expect((await refusal(c.writes.delete('k'))).code).toBe('NOT_FOUND');
     expect((await refusal(c.writes.delete('never'))).code).toBe('NOT_FOUND');
+  });
+
+  it('answers 507 when every owner is out of disk space, and 503 when only some are (nothing stays anywhere)', async () => {
+    const full = () => Promise.reject(new ShoalError('INSUFFICIENT_STORAGE', 'the node is out of disk space; nothing was stored'));
+    for (const owners of [['local', 'a', 'b'], ['local', 'a']]) {
+      const c = await cluster();
+      for (const o of owners) jest.spyOn(o === 'local' ? c.local.store : c.peer[o].store, 'commit').mockImplementation(full);
+      if (owners.length < 3) c.peer.b.state.setMembershipPhase('left'); // b refuses for another reason
+      const err = await refusal(c.writes.put('k', body(bytes(2_000)), { contentType: 'x/y' }));
+      expect(err.code).toBe(owners.length === 3 ? 'INSUFFICIENT_STORAGE' : 'INSUFFICIENT_REPLICAS');
+      expect(c.local.store.get('k')).toBeUndefined();
+      expect(c.peer.a.version('k')).toBeUndefined();
+      expect(c.peer.b.version('k')).toBeUndefined();
+    }
   });
 
   it('answers 503 (not indeterminate) when the owners refuse the write: nothing stays anywhere', async () => {

@@ -124,8 +124,12 @@ export class WriteCoordinatorService {
 /**
  * W acknowledgements make the answer. Fewer is 503: with no remote owner having committed, nothing was written
  * anywhere; otherwise those owners keep it and it may spread (`indeterminate: true`, the one case README names).
+ * Nothing written because every owner that answered is out of disk space is 507, as for a large upload.
  */
 function answer(outcome: WriteOutcome, w: number): StoredFile {
+  if (!outcome.ok && !outcome.uncertain && outcome.outOfSpace) {
+    throw new ShoalError('INSUFFICIENT_STORAGE', 'the owners of this key are out of disk space; nothing was stored');
+  }
   if (!outcome.ok) {
     const n = outcome.acked.length;
     const detail = outcome.uncertain

@@ -28,6 +28,13 @@ export interface CompactionStep {
   movedBytes: number;
 }
 
+/** How much the store's pack files hold: every byte of their segments, and the bytes still referenced. */
+export interface PackUsage {
+  segments: number;
+  bytes: number;
+  liveBytes: number;
+}
+
 export const ZERO_DIGEST: Readonly<Buffer> = Buffer.alloc(32);
 
 /**
@@ -83,6 +90,8 @@ export interface EntryIndex extends EntryReader {
    * freed, where the store needs it (the LMDB one's pack files; the memory one frees at once).
    */
   compact(budgetBytes: number): Promise<CompactionStep>;
+  /** What the pack files hold (all zeros for a store without them). */
+  packUsage(): PackUsage;
 }
 
 export const ENTRY_INDEX = Symbol('ENTRY_INDEX');

@@ -5,7 +5,7 @@ import { fromIoError } from '../../common/errors.js';
 import type { Database } from 'lmdb';
 import { compareVersions, versionTime, type Version } from './hlc.js';
 import { entryHash, xorInto, type Entry } from './entry.js';
-import { ZERO_DIGEST, type ApplyResult, type CompactionStep, type Counters, type EntryIndex } from './entry-index.js';
+import { ZERO_DIGEST, type ApplyResult, type CompactionStep, type Counters, type EntryIndex, type PackUsage } from './entry-index.js';
 import type { LmdbEnvironment } from './lmdb-environment.js';
 import { PackStore, RECORD_HEADER_BYTES, SEGMENT_BYTES, type Appended, type PackLocation } from './pack-store.js';
 
@@ -118,10 +118,10 @@ export class LmdbEntryIndex implements EntryIndex {
   }
 
   /**
-   * Small bytes are appended to the packs first (durable), then the transaction commits their location. They are
-   * appended only when the entry would apply and they are not held yet — judged before the transaction, so the
-   * transaction checks again: bytes it needs but was not given (a delete freed them in between) make it end without
-   * writing and go round once more, this time with the bytes appended.
+   * Small bytes are appended to the packs first, then the transaction makes them durable and commits their
+   * location. They are appended only when the entry would apply and they are not held yet — judged before the
+   * transaction, so the transaction checks again: bytes it needs but was not given (a delete freed them in between)
+   * make it end without writing and go round once more, this time with the bytes appended.
    */
   async apply(entry: Entry, partition: number, inlineData?: Buffer): Promise<ApplyResult> {
     let appended: Appended | undefined;
@@ -362,6 +362,13 @@ export class LmdbEntryIndex implements EntryIndex {
       for (const a of appended) a.release();
     }
     return placed;
+  }
+
+  packUsage(): PackUsage {
+    const segments = this.packs.segments();
+    let liveBytes = 0;
+    for (const { value } of this.packLive.getRange({})) liveBytes += value;
+    return { segments: segments.length, bytes: segments.reduce((n, s) => n + s.bytes, 0), liveBytes };
   }
 
   private holdsLegacyInline(): boolean {

@@ -1,5 +1,5 @@
 import { entryHash, xorInto, type Entry } from './entry.js';
-import { ZERO_DIGEST, type ApplyResult, type CompactionStep, type Counters, type EntryIndex } from './entry-index.js';
+import { ZERO_DIGEST, type ApplyResult, type CompactionStep, type Counters, type EntryIndex, type PackUsage } from './entry-index.js';
 import { compareVersions, versionTime, type Version } from './hlc.js';
 import { compareKeys } from './keys.js';
 
@@ -77,6 +77,10 @@ export class MemoryEntryIndex implements EntryIndex {
 
   compact(): Promise<CompactionStep> {
     return Promise.resolve({ more: false, removedSegments: 0, movedBytes: 0 });
+  }
+
+  packUsage(): PackUsage {
+    return { segments: 0, bytes: 0, liveBytes: 0 };
   }
 
   refCount(sha256: string): number {

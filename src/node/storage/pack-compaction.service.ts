@@ -31,6 +31,9 @@ export class PackCompactionService implements Worker {
   ) {
     this.moved = metrics.counter({ name: 'shoal_pack_compacted_bytes_total', help: 'bytes of live small files copied out of mostly-garbage pack segments' });
     this.removed = metrics.counter({ name: 'shoal_pack_segments_removed_total', help: 'pack segments deleted once nothing referenced them' });
+    const usage = () => index.packUsage();
+    metrics.gauge({ name: 'shoal_pack_bytes', help: 'bytes in the pack files of small files, referenced or garbage', collect() { this.set(usage().bytes); } });
+    metrics.gauge({ name: 'shoal_pack_live_bytes', help: 'bytes of pack records still referenced (headers included)', collect() { this.set(usage().liveBytes); } });
     runner.register(this);
   }
 

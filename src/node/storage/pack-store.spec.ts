@@ -112,6 +112,9 @@ describe('LmdbEntryIndex inline blobs in packs', () => {
     await index.apply(tombstone('k199', encodeVersion(9_000 + n, n++, 'n1'), 1), 0);
     const expected = new Map<string, Buffer>([...bodies.slice(150, 199), ...fresh, shared].map((b) => [sha(b), b]));
     const before = packFiles(dir);
+    const liveBytes = [...expected.values()].reduce((n, b) => n + RECORD_HEADER_BYTES + b.length, 0);
+    expect(index.packUsage()).toEqual({ segments: 1, bytes: expect.any(Number), liveBytes });
+    expect(index.packUsage().bytes).toBeGreaterThan(2 * liveBytes); // more than half of it garbage
     index.close();
     await env.close();
 
@@ -127,6 +130,7 @@ describe('LmdbEntryIndex inline blobs in packs', () => {
     }
     expect(moved).toBe([...expected.values()].reduce((t, b) => t + b.length, 0));
     expect(before.every((f) => !packFiles(dir).includes(f))).toBe(true); // the old segment is gone
+    expect(index.packUsage()).toEqual({ segments: 1, bytes: liveBytes, liveBytes }); // and no garbage is left
     for (const b of bodies.slice(0, 100)) expect(index.getInline(sha(b))).toBeUndefined();
     expect(index.refCount(sha(shared))).toBe(1);
     index.close();

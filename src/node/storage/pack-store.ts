@@ -1,6 +1,7 @@
 import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readSync, fstatSync, unlinkSync, writev, read } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { fsyncDirSync } from '../../common/fs/atomic-write.js';
 
 const writevAt = promisify(writev);
 const readAt = promisify(read);
@@ -81,7 +82,7 @@ export class PackStore {
     private readonly dir: string,
     private readonly segmentBytes = SEGMENT_BYTES,
   ) {
-    mkdirSync(dir, { recursive: true });
+    if (mkdirSync(dir, { recursive: true }) !== undefined) fsyncDirSync(dirname(dir));
     let highest = 0;
     for (const name of readdirSync(dir)) {
       const m = /^(\d+)\.pack$/.exec(name);
@@ -110,12 +111,17 @@ export class PackStore {
       .map(([segment, bytes]) => ({ segment, bytes }));
   }
 
+  /** Every segment, the active one included, with its size in bytes. */
+  segments(): { segment: number; bytes: number }[] {
+    return [...this.sizes].map(([segment, bytes]) => ({ segment, bytes }));
+  }
+
   /** Whether records of `segment` are appended but their transaction has not ended. */
   pending(segment: number): boolean {
     return (this.pendingBySegment.get(segment) ?? 0) > 0;
   }
 
-  /** Appends one record; resolves once it is durable. */
+  /** Appends one record; resolves once it is written — durable only after {@link makeDurable}. */
   append(sha256: string, data: Buffer): Promise<Appended> {
     return new Promise((resolve, reject) => {
       this.queue.push({ sha256, data, resolve, reject });
@@ -217,6 +223,14 @@ export class PackStore {
 
   private startSegment(segment: number): void {
     const fd = openSync(this.path(segment), 'wx+', 0o600);
+    // The file's name must outlive a crash as its records do (an fdatasync of the file does not promise that).
+    try {
+      fsyncDirSync(this.dir);
+    } catch (err) {
+      closeSync(fd);
+      unlinkSync(this.path(segment)); // so that the next try can create it again
+      throw err;
+    }
     this.active = segment;
     this.activeFd = fd;
     this.fds.set(segment, fd);

@@ -17,9 +17,18 @@ export class LmdbEnvironment {
     return this.root.openDB<V, K>({ ...options, name });
   }
 
-  /** Runs `fn` in one write transaction, batched with others by lmdb-js (group commit: one fsync for many). */
-  transaction<T>(fn: () => T): Promise<T> {
-    return this.root.transaction(fn);
+  /**
+   * Runs `fn` in one write transaction, batched with others by lmdb-js (group commit: one fsync for many), and
+   * resolves once the commit is on disk. lmdb-js's `overlappingSync` (its default on Linux) resolves a transaction
+   * when it is committed — visible — and flushes it afterwards, overlapping the next one; after a power loss LMDB
+   * reopens at the last flushed transaction. A write is acknowledged, and a pack segment its commit stopped
+   * referencing may be deleted, only after the flush: hence the wait for `flushed` (the flush of the latest commit,
+   * which covers this one).
+   */
+  async transaction<T>(fn: () => T): Promise<T> {
+    const result = await this.root.transaction(fn);
+    await this.root.flushed;
+    return result;
   }
 
   /** Runs `fn` in a write transaction of its own, committed before this returns (start-up migrations). */

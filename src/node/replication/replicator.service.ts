@@ -35,10 +35,14 @@ function outOfSpace(err: unknown): boolean {
   return (err instanceof ShoalError && err.code === 'INSUFFICIENT_STORAGE') || (err instanceof PeerAnswerError && (err.status === 507 || err.problemCode === 'INSUFFICIENT_STORAGE'));
 }
 
-/** Whether the refusals behind a failed write (abandoned legs aside) were all for lack of space. */
-function allOutOfSpace(refusals: unknown[]): boolean {
+/**
+ * Whether a failed write failed for lack of space alone: no owner was skipped as down, and every refusal that came
+ * back (abandoned legs aside) was for lack of space — the local owner's included when it was tried (when the remote
+ * refusals alone put W out of reach, it is not).
+ */
+function allOutOfSpace(refusals: unknown[], everyOwnerTried: boolean): boolean {
   const answered = refusals.filter(answeredByPeer);
-  return answered.length > 0 && answered.every(outOfSpace);
+  return everyOwnerTried && answered.length > 0 && answered.every(outOfSpace);
 }
 
 /**
@@ -227,7 +231,7 @@ export class ReplicatorService {
       if (staged) await this.store.discard(staged);
       // An owner that answered with an error refused the entry; one that never answered may have committed it.
       const uncertain = remoteAcked.size > 0 || results.some((r, i) => r.status === 'rejected' && legs[i].sent && !answeredByPeer(r.reason));
-      return { entry, acked: ordered(owners, remoteAcked), ok: false, uncertain, outOfSpace: allOutOfSpace(rejections(results)) };
+      return { entry, acked: ordered(owners, remoteAcked), ok: false, uncertain, outOfSpace: allOutOfSpace(rejections(results), legs.every((l) => l.sent)) };
     }
     let localOk = false;
     let localError: unknown;
@@ -259,7 +263,7 @@ export class ReplicatorService {
     finish.catch((err: unknown) => this.logger.error({ key: entry.key, err }, 'post-write bookkeeping failed'));
     const ok = acked.length >= w;
     const refusals = ok ? [] : [...(localOk || !selfOwner ? [] : [localError]), ...rejections(await all)];
-    return { entry, acked, ok, uncertain: acked.length > 0, outOfSpace: !ok && allOutOfSpace(refusals) };
+    return { entry, acked, ok, uncertain: acked.length > 0, outOfSpace: !ok && allOutOfSpace(refusals, legs.every((l) => l.sent)) };
   }
 }
 

@@ -161,6 +161,15 @@ describe('WriteCoordinatorService (N=3, W=2: the coordinator and two peers own e
     }
   });
 
+  it('answers 503, not 507, when the one owner that refused for space is not every owner (another is down)', async () => {
+    const c = await cluster();
+    jest.spyOn(c.peer.a.store, 'commit').mockImplementation(() => Promise.reject(new ShoalError('INSUFFICIENT_STORAGE', 'the node is out of disk space; nothing was stored')));
+    c.setStatus('b', 'down');
+    const err = await refusal(c.writes.put('k', body(bytes(2_000)), { contentType: 'x/y' }));
+    expect(err.code).toBe('INSUFFICIENT_REPLICAS');
+    expect(c.local.store.get('k')).toBeUndefined();
+  });
+
   it('answers 503 (not indeterminate) when the owners refuse the write: nothing stays anywhere', async () => {
     const c = await cluster();
     // Both peers were decommissioned after the membership was read: they refuse with NODE_LEFT.

@@ -61,6 +61,8 @@ export interface EntryReader {
   /** The bytes of a small blob kept inline (DESIGN §4), if this one is. */
   getInline(sha256: string): Buffer | undefined;
   hasInline(sha256: string): boolean;
+  /** The size of a small blob kept inline, without reading it. */
+  inlineSize(sha256: string): number | undefined;
   /** The highest version ever committed: the clock moves past it at start-up. */
   clockHighWater(): Version | undefined;
 }

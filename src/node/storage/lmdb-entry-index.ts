@@ -65,6 +65,11 @@ export class LmdbEntryIndex implements EntryIndex {
   private readonly packs: PackStore;
   /** The segment being compacted and where in it, across steps. */
   private compacting?: { segment: number; offset: number };
+  /**
+   * Segments a pass left live records in (they failed their hash, or follow a damaged record), with their live bytes
+   * then: not picked again until that changes (repair or a delete), so one bad record cannot hold compaction.
+   */
+  private readonly stuck = new Map<number, number>();
   /** Whether `inline` (layout 2's inline blobs) holds anything: nothing is written there again, so once empty, never. */
   private legacyHeld = false;
   /** Where the move of those blobs into the packs is; undefined once a pass is over. */
@@ -274,6 +279,12 @@ export class LmdbEntryIndex implements EntryIndex {
     }
   }
 
+  inlineSize(sha256: string): number | undefined {
+    const at = this.inlineAt.get(sha256);
+    if (at) return at[2];
+    return this.legacyHeld ? this.inline.getBinary(sha256)?.length : undefined;
+  }
+
   hasInline(sha256: string): boolean {
     return this.inlineAt.doesExist(sha256) || (this.legacyHeld && this.inline.doesExist(sha256));
   }
@@ -302,7 +313,6 @@ export class LmdbEntryIndex implements EntryIndex {
     const { records, next, done } = await this.packs.records(job.segment, job.offset, budgetBytes);
     const live = records.filter((r) => sameLocation(this.inlineAt.get(r.sha256), r.at));
     const moving = live.filter((r) => hash('sha256', r.data) === r.sha256);
-    if (moving.length < live.length) this.logger.warn({ segment: job.segment, corrupt: live.length - moving.length }, 'pack records failed their hash during compaction; left for the scrubber');
     const movedBytes = await this.relocate(moving, (r, at) => {
       if (!sameLocation(this.inlineAt.get(r.sha256), r.at)) return false; // freed or replaced meanwhile
       this.unplaceInline(r.sha256);
@@ -310,7 +320,14 @@ export class LmdbEntryIndex implements EntryIndex {
       return true;
     });
     job.offset = next;
-    if (done) this.compacting = undefined;
+    if (done) {
+      this.compacting = undefined;
+      const left = this.packLive.get(job.segment);
+      if (left !== undefined) {
+        this.stuck.set(job.segment, left);
+        this.logger.warn({ segment: job.segment, liveBytes: left }, 'a compacted pack segment still holds records it could not move; left for the scrubber and repair');
+      }
+    }
     return { more: true, removedSegments: removed, movedBytes };
   }
 
@@ -349,7 +366,13 @@ export class LmdbEntryIndex implements EntryIndex {
    * each item at its new copy if it still should (false: the copy is garbage). The bytes placed.
    */
   private async relocate<T extends { sha256: string; data: Buffer }>(items: T[], place: (item: T, at: PackLocation) => boolean): Promise<number> {
-    const appended = await Promise.all(items.map((b) => this.packs.append(b.sha256, b.data)));
+    const settled = await Promise.allSettled(items.map((b) => this.packs.append(b.sha256, b.data)));
+    const appended = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const a of appended) a.release(); // garbage now; their segment must not stay "pending"
+      throw failed.reason;
+    }
     let placed = 0;
     try {
       await this.env.transaction(() => {
@@ -380,7 +403,10 @@ export class LmdbEntryIndex implements EntryIndex {
     let best: { segment: number; share: number } | undefined;
     for (const { segment, bytes } of this.packs.sealed()) {
       if (this.packs.pending(segment) || bytes === 0) continue;
-      const share = (this.packLive.get(segment) ?? 0) / bytes;
+      const live = this.packLive.get(segment) ?? 0;
+      if (this.stuck.has(segment) && this.stuck.get(segment) === live) continue;
+      this.stuck.delete(segment);
+      const share = live / bytes;
       if (share === 0) continue; // removed at the next step
       if (share >= COMPACT_BELOW_LIVE && bytes >= SMALL_SEGMENT) continue;
       if (!best || share < best.share) best = { segment, share };

@@ -135,7 +135,7 @@ export class LocalStoreService implements OnModuleInit, NodeStatsSource {
 
   /** The size of a blob held here, or undefined. */
   async blobSize(sha256: string): Promise<number | undefined> {
-    return this.index.getInline(sha256)?.length ?? this.blobs.size(sha256);
+    return this.index.inlineSize(sha256) ?? this.blobs.size(sha256);
   }
 
   /**

@@ -92,6 +92,10 @@ export class MemoryEntryIndex implements EntryIndex {
     return data && Buffer.from(data);
   }
 
+  inlineSize(sha256: string): number | undefined {
+    return this.inline.get(sha256)?.length;
+  }
+
   hasInline(sha256: string): boolean {
     return this.inline.has(sha256);
   }

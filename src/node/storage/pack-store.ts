@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readSync, fstatSync, unlinkSync, writev, read } from 'node:fs';
+import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, fstatSync, unlinkSync, writev, read } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { fsyncDirSync } from '../../common/fs/atomic-write.js';
@@ -228,7 +228,11 @@ export class PackStore {
       fsyncDirSync(this.dir);
     } catch (err) {
       closeSync(fd);
-      unlinkSync(this.path(segment)); // so that the next try can create it again
+      try {
+        unlinkSync(this.path(segment)); // so that the next try can create it again
+      } catch {
+        // the directory's error is the one to report
+      }
       throw err;
     }
     this.active = segment;
@@ -277,9 +281,15 @@ export class PackStore {
       // Regular files only write short when the disk is full.
       if (bytesWritten !== bytes) throw Object.assign(new Error('short write to a pack segment'), { code: 'ENOSPC' });
     } catch (err) {
-      // What was written may be torn: the segment takes no more appends (its tail is garbage a scan stops at).
-      this.sizes.set(segment, Math.max(this.sizes.get(segment) ?? 0, pos));
-      this.sealActive = true;
+      // What was written may be torn: cut it off and go on appending at the same place (a full disk would otherwise
+      // leave a new segment, and an open file, per refused write). If even that fails, the segment takes no more
+      // appends (its tail is garbage a scan stops at).
+      try {
+        ftruncateSync(fd, this.offset);
+      } catch {
+        this.sizes.set(segment, Math.max(this.sizes.get(segment) ?? 0, pos));
+        this.sealActive = true;
+      }
       for (const w of batch) w.reject(err);
       return;
     }

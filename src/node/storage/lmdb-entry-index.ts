@@ -312,8 +312,7 @@ export class LmdbEntryIndex implements EntryIndex {
     }
     const { records, next, done } = await this.packs.records(job.segment, job.offset, budgetBytes);
     const live = records.filter((r) => sameLocation(this.inlineAt.get(r.sha256), r.at));
-    const moving = live.filter((r) => hash('sha256', r.data) === r.sha256);
-    const movedBytes = await this.relocate(moving, (r, at) => {
+    const movedBytes = await this.relocate(live, (r, at) => {
       if (!sameLocation(this.inlineAt.get(r.sha256), r.at)) return false; // freed or replaced meanwhile
       this.unplaceInline(r.sha256);
       this.placeInline(r.sha256, at);
@@ -351,8 +350,7 @@ export class LmdbEntryIndex implements EntryIndex {
       return 0;
     }
     this.legacyFrom = `${batch[batch.length - 1].sha256}\u0000`;
-    const moving = batch.filter((b) => hash('sha256', b.data) === b.sha256);
-    return this.relocate(moving, (b, at) => {
+    return this.relocate(batch, (b, at) => {
       if (!this.inline.doesExist(b.sha256) || this.inlineAt.doesExist(b.sha256)) return false; // freed or restored meanwhile
       this.inline.removeSync(b.sha256);
       if (this.refCount(b.sha256) === 0) return false;
@@ -362,10 +360,12 @@ export class LmdbEntryIndex implements EntryIndex {
   }
 
   /**
-   * Appends the bytes of `items` to the packs, then in one transaction makes them durable and lets `place` point
-   * each item at its new copy if it still should (false: the copy is garbage). The bytes placed.
+   * Appends the bytes of `candidates` that pass their hash to the packs (a copy that fails stays where it is, for the
+   * read path and the scrubber to find), then in one transaction makes them durable and lets `place` point each item
+   * at its new copy if it still should (false: the copy is garbage). The bytes placed.
    */
-  private async relocate<T extends { sha256: string; data: Buffer }>(items: T[], place: (item: T, at: PackLocation) => boolean): Promise<number> {
+  private async relocate<T extends { sha256: string; data: Buffer }>(candidates: T[], place: (item: T, at: PackLocation) => boolean): Promise<number> {
+    const items = candidates.filter((b) => hash('sha256', b.data) === b.sha256);
     const settled = await Promise.allSettled(items.map((b) => this.packs.append(b.sha256, b.data)));
     const appended = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');

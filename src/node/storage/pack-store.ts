@@ -90,10 +90,11 @@ export class PackStore {
       const segment = Number(m[1]);
       highest = Math.max(highest, segment);
       const fd = openSync(join(dir, name), 'r');
+      const { size } = fstatSync(fd);
       this.fds.set(segment, fd);
-      this.sizes.set(segment, fstatSync(fd).size);
+      this.sizes.set(segment, size);
       // What a transaction referenced it made durable first; the rest is garbage, durable or not.
-      this.durable.set(segment, fstatSync(fd).size);
+      this.durable.set(segment, size);
     }
     this.startSegment(highest + 1);
   }
@@ -105,10 +106,9 @@ export class PackStore {
 
   /** Every segment but the active one, in ascending order, with its size in bytes. */
   sealed(): { segment: number; bytes: number }[] {
-    return [...this.sizes]
-      .filter(([segment]) => segment !== this.active)
-      .sort((a, b) => a[0] - b[0])
-      .map(([segment, bytes]) => ({ segment, bytes }));
+    return this.segments()
+      .filter(({ segment }) => segment !== this.active)
+      .sort((a, b) => a.segment - b.segment);
   }
 
   /** Every segment, the active one included, with its size in bytes. */
